@@ -1,0 +1,44 @@
+//! The command line: one [`Cli`] with a subcommand per role. Each variant wraps the `Args` of the
+//! module that owns the role; this file only parses and dispatches.
+
+use clap::{Parser, Subcommand};
+
+use crate::rest::RestArgs;
+
+/// Blog articles service stack: REST API, GraphQL gateway and database sync in one binary.
+///
+/// Each role runs as its own process. Logging goes to stderr and is filtered by RUST_LOG
+/// (default: info).
+#[derive(Debug, Parser)]
+#[command(name = "articles", version, about, long_about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the REST API over the SQLite database (default 127.0.0.1:5000).
+    ServeRest(RestArgs),
+}
+
+impl Command {
+    /// Runs the chosen role to completion.
+    pub async fn run(self) -> anyhow::Result<()> {
+        match self {
+            Self::ServeRest(args) => crate::rest::run(args).await,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn verify_cli() {
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,257 @@
+//! The Diesel structs of the `articles` table: one to read ([`Article`]), one to insert
+//! ([`NewArticle`]), one to change ([`ArticleChanges`]), plus the domain types that travel with
+//! them ([`ArticleId`], [`Title`], [`Timestamp`]).
+//!
+//! Validation lives in the constructors ([`Title::parse`]), so a value of these types is
+//! already known to fit the table; the HTTP and sync layers parse into them and never check twice.
+//! Nothing here knows about HTTP or JSON envelopes.
+
+use std::fmt;
+
+use chrono::{DateTime, NaiveDateTime, SecondsFormat, SubsecRound, Utc};
+use diesel::prelude::*;
+
+use super::schema::articles;
+
+/// The longest title the table accepts, in characters (Unicode scalar values).
+pub const MAX_TITLE_CHARS: usize = 200;
+
+/// An article's primary key. Ids are positive; SQLite assigns them on insert, sync and the bulk
+/// endpoint keep the ones they are given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ArticleId(pub i64);
+
+impl ArticleId {
+    /// Parses a path segment or a JSON number; `None` for anything that is not a positive i64.
+    pub fn parse(raw: &str) -> Option<Self> {
+        raw.parse::<i64>().ok().and_then(Self::new)
+    }
+
+    /// `None` unless `id >= 1`.
+    pub fn new(id: i64) -> Option<Self> {
+        (id >= 1).then_some(Self(id))
+    }
+}
+
+impl fmt::Display for ArticleId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// Why a title was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TitleError {
+    #[error("must not be empty or whitespace only")]
+    Blank,
+    #[error("must be at most {MAX_TITLE_CHARS} characters")]
+    TooLong,
+}
+
+/// A title that fits the table: not blank, at most [`MAX_TITLE_CHARS`] characters. The text is
+/// kept exactly as given (no trimming), so it round-trips byte for byte.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Title(String);
+
+impl Title {
+    pub fn parse(raw: String) -> Result<Self, TitleError> {
+        if raw.trim().is_empty() {
+            Err(TitleError::Blank)
+        } else if raw.chars().count() > MAX_TITLE_CHARS {
+            Err(TitleError::TooLong)
+        } else {
+            Ok(Self(raw))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_inner(self) -> String {
+        self.0
+    }
+}
+
+/// Article content: any text that is not blank.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Content(String);
+
+impl Content {
+    /// `None` for empty or whitespace-only text.
+    pub fn parse(raw: String) -> Option<Self> {
+        (!raw.trim().is_empty()).then_some(Self(raw))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_inner(self) -> String {
+        self.0
+    }
+}
+
+/// A UTC instant with microsecond precision, the resolution every store keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(NaiveDateTime);
+
+impl Timestamp {
+    pub fn now() -> Self {
+        Self::from_utc(Utc::now())
+    }
+
+    pub fn from_utc(at: DateTime<Utc>) -> Self {
+        Self(at.naive_utc().trunc_subsecs(6))
+    }
+
+    pub fn from_naive_utc(at: NaiveDateTime) -> Self {
+        Self(at.trunc_subsecs(6))
+    }
+
+    /// Parses RFC 3339 with any offset (`2026-11-28T15:27:04Z`, `...+01:00`).
+    pub fn parse_rfc3339(raw: &str) -> Option<Self> {
+        DateTime::parse_from_rfc3339(raw)
+            .ok()
+            .map(|at| Self::from_utc(at.with_timezone(&Utc)))
+    }
+
+    pub fn naive(self) -> NaiveDateTime {
+        self.0
+    }
+
+    /// RFC 3339 in UTC with microseconds: `2026-11-28T15:27:04.123456Z`.
+    pub fn to_rfc3339(self) -> String {
+        self.0
+            .and_utc()
+            .to_rfc3339_opts(SecondsFormat::Micros, true)
+    }
+}
+
+/// A row of `articles` as it is read.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = articles, check_for_backend(diesel::sqlite::Sqlite))]
+pub struct Article {
+    pub id: i64,
+    pub title: String,
+    pub content: String,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+impl Article {
+    pub fn id(&self) -> ArticleId {
+        ArticleId(self.id)
+    }
+
+    /// A 64-bit fingerprint of everything a client sees of this row; the REST API's ETag.
+    /// Stable across processes and releases (xxh3), and it changes whenever any field does.
+    pub fn version_tag(&self) -> u64 {
+        let mut hasher = xxhash_rust::xxh3::Xxh3Default::new();
+        hasher.update(&self.id.to_le_bytes());
+        hasher.update(&(self.title.len() as u64).to_le_bytes());
+        hasher.update(self.title.as_bytes());
+        hasher.update(self.content.as_bytes());
+        for at in [self.created_at, self.updated_at] {
+            hasher.update(&at.and_utc().timestamp_micros().to_le_bytes());
+        }
+        hasher.digest()
+    }
+}
+
+/// A row to insert. `id: None` lets SQLite assign the next id.
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = articles)]
+pub struct NewArticle {
+    pub id: Option<i64>,
+    pub title: String,
+    pub content: String,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+impl NewArticle {
+    /// A brand-new article stamped `now`, id chosen by the database.
+    pub fn create(title: Title, content: Content, now: Timestamp) -> Self {
+        Self {
+            id: None,
+            title: title.into_inner(),
+            content: content.into_inner(),
+            created_at: now.naive(),
+            updated_at: now.naive(),
+        }
+    }
+}
+
+/// A partial update; `None` fields are left as they are.
+#[derive(Debug, Clone, Default, AsChangeset)]
+#[diesel(table_name = articles)]
+pub struct ArticleChanges {
+    pub title: Option<String>,
+    pub content: Option<String>,
+    pub updated_at: Option<NaiveDateTime>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn title_rules() {
+        assert_eq!(Title::parse(String::new()), Err(TitleError::Blank));
+        assert_eq!(Title::parse(" \t\n".into()), Err(TitleError::Blank));
+        assert_eq!(
+            Title::parse("é".repeat(200))
+                .unwrap()
+                .as_str()
+                .chars()
+                .count(),
+            200
+        );
+        assert_eq!(Title::parse("é".repeat(201)), Err(TitleError::TooLong));
+        assert_eq!(
+            Title::parse("  padded  ".into()).unwrap().as_str(),
+            "  padded  "
+        );
+    }
+
+    #[test]
+    fn ids_are_positive_i64() {
+        assert_eq!(ArticleId::parse("42"), Some(ArticleId(42)));
+        for bad in ["0", "-1", "abc", "1.5", "", "99999999999999999999"] {
+            assert_eq!(ArticleId::parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn timestamps_round_trip_through_rfc3339() {
+        let t = Timestamp::parse_rfc3339("2026-11-28T16:27:04.1234567+01:00").unwrap();
+        assert_eq!(t.to_rfc3339(), "2026-11-28T15:27:04.123456Z");
+        assert_eq!(Timestamp::parse_rfc3339(&t.to_rfc3339()), Some(t));
+        assert_eq!(Timestamp::parse_rfc3339("yesterday"), None);
+    }
+
+    #[test]
+    fn version_tag_changes_with_every_field() {
+        let t = Timestamp::now().naive();
+        let a = Article {
+            id: 1,
+            title: "ab".into(),
+            content: "c".into(),
+            created_at: t,
+            updated_at: t,
+        };
+        let moved = Article {
+            title: "a".into(),
+            content: "bc".into(),
+            ..a.clone()
+        };
+        let later = Article {
+            updated_at: t + chrono::Duration::microseconds(1),
+            ..a.clone()
+        };
+        assert_ne!(a.version_tag(), moved.version_tag());
+        assert_ne!(a.version_tag(), later.version_tag());
+        assert_eq!(a.version_tag(), a.clone().version_tag());
+    }
+}

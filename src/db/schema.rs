@@ -1,0 +1,22 @@
+// @generated automatically by Diesel CLI.
+
+diesel::table! {
+    articles (id) {
+        id -> BigInt,
+        title -> Text,
+        content -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    idempotency_keys (key) {
+        key -> Text,
+        request_hash -> Text,
+        article_id -> BigInt,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(articles, idempotency_keys,);

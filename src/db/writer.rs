@@ -1,0 +1,310 @@
+//! The single writer: one thread owns the only writing connection and commits queued writes
+//! together (group commit).
+//!
+//! SQLite has one writer at a time. Rather than let every request fight for the lock (and
+//! surface `SQLITE_BUSY`), requests queue a [`WriteOp`] here; the thread takes everything that is
+//! waiting (up to [`MAX_BATCH`]), runs each op in its own savepoint inside one `BEGIN IMMEDIATE`
+//! transaction, commits once, then answers every caller. An op that fails rolls back alone; a
+//! failed commit fails the whole batch. Callers are answered only after their data is committed.
+
+use std::thread;
+use std::time::{Duration, Instant};
+
+use chrono::TimeDelta;
+use diesel::connection::Connection;
+use diesel::result::Error as DieselError;
+use diesel::{QueryDsl, RunQueryDsl};
+use tokio::sync::{mpsc, oneshot};
+
+use super::articles::{self, IdempotencyRecord};
+use super::bulk::{self, BulkChanges, BulkOutcome};
+use super::models::{Article, ArticleChanges, ArticleId, Content, NewArticle, Timestamp, Title};
+use super::DbConnection;
+
+/// Most ops committed in one transaction.
+pub const MAX_BATCH: usize = 256;
+/// Ops that may wait for the writer before callers wait to enqueue.
+const QUEUE_DEPTH: usize = 4096;
+/// How often expired idempotency keys are deleted.
+const PURGE_EVERY: Duration = Duration::from_secs(600);
+
+/// Which current versions of a row a write accepts (from an HTTP `If-Match`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Precondition {
+    /// No condition.
+    #[default]
+    None,
+    /// `If-Match: *`: the row must exist.
+    Exists,
+    /// The row's [`Article::version_tag`] must be one of these.
+    VersionIn(Vec<u64>),
+}
+
+impl Precondition {
+    fn holds(&self, current: &Article) -> bool {
+        match self {
+            Self::None | Self::Exists => true,
+            Self::VersionIn(tags) => tags.contains(&current.version_tag()),
+        }
+    }
+}
+
+/// An Idempotency-Key claimed by a create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyClaim {
+    pub key: String,
+    /// Fingerprint of the request body; a reuse with another body is refused.
+    pub request_hash: String,
+    /// How long the key is remembered.
+    pub ttl: Duration,
+}
+
+/// A write, as queued to the writer.
+#[derive(Debug, Clone)]
+pub enum WriteOp {
+    Create {
+        title: Title,
+        content: Content,
+        idempotency: Option<IdempotencyClaim>,
+    },
+    Update {
+        id: ArticleId,
+        title: Option<Title>,
+        content: Option<Content>,
+        precondition: Precondition,
+    },
+    Delete {
+        id: ArticleId,
+        precondition: Precondition,
+    },
+    Bulk(BulkChanges),
+}
+
+/// What a write did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteOutcome {
+    /// `replayed`: the Idempotency-Key was seen before and nothing new was created.
+    Created {
+        article: Article,
+        replayed: bool,
+    },
+    Updated(Article),
+    Deleted,
+    Bulk(BulkOutcome),
+}
+
+/// Why a write did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error("article not found")]
+    NotFound,
+    #[error("the article has changed since it was read (If-Match does not match)")]
+    PreconditionFailed,
+    #[error("this Idempotency-Key was already used with a different request body")]
+    IdempotencyKeyReused,
+    #[error("database error: {0}")]
+    Database(#[from] DieselError),
+    #[error("the database writer has stopped")]
+    WriterGone,
+}
+
+struct Job {
+    op: WriteOp,
+    reply: oneshot::Sender<Result<WriteOutcome, WriteError>>,
+}
+
+/// Cloneable handle to the writer thread. The thread stops once every handle is dropped and the
+/// queue is drained.
+#[derive(Clone)]
+pub struct Writer {
+    queue: mpsc::Sender<Job>,
+}
+
+impl Writer {
+    /// Starts the writer thread on `conn`.
+    pub fn spawn(conn: DbConnection) -> std::io::Result<Self> {
+        let (queue, jobs) = mpsc::channel(QUEUE_DEPTH);
+        thread::Builder::new()
+            .name("db-writer".into())
+            .spawn(move || run(conn, jobs))?;
+        Ok(Self { queue })
+    }
+
+    /// Queues `op` and waits until it is committed (or failed).
+    pub async fn submit(&self, op: WriteOp) -> Result<WriteOutcome, WriteError> {
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .send(Job { op, reply })
+            .await
+            .map_err(|_| WriteError::WriterGone)?;
+        answer.await.map_err(|_| WriteError::WriterGone)?
+    }
+
+    /// Whether the writer thread is still taking work.
+    pub fn is_running(&self) -> bool {
+        !self.queue.is_closed()
+    }
+}
+
+fn run(mut conn: DbConnection, mut jobs: mpsc::Receiver<Job>) {
+    let mut last_purge: Option<Instant> = None;
+    let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
+    while let Some(first) = jobs.blocking_recv() {
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        if last_purge.is_none_or(|at| at.elapsed() >= PURGE_EVERY) {
+            purge_expired_keys(&mut conn);
+            last_purge = Some(Instant::now());
+        }
+        commit_batch(&mut conn, &mut batch);
+    }
+    tracing::debug!("database writer stopped");
+}
+
+fn commit_batch(conn: &mut DbConnection, batch: &mut Vec<Job>) {
+    let committed = conn.immediate_transaction(|conn| {
+        let outcomes: Vec<Result<WriteOutcome, WriteError>> = batch
+            .iter()
+            .map(|job| conn.transaction(|conn| apply(conn, &job.op)))
+            .collect();
+        Ok::<_, DieselError>(outcomes)
+    });
+    match committed {
+        Ok(outcomes) => {
+            for (job, outcome) in batch.drain(..).zip(outcomes) {
+                let _ = job.reply.send(outcome);
+            }
+        }
+        Err(error) => {
+            tracing::error!(%error, ops = batch.len(), "write batch failed to commit");
+            for job in batch.drain(..) {
+                let _ = job
+                    .reply
+                    .send(Err(WriteError::Database(clone_error(&error))));
+            }
+        }
+    }
+}
+
+/// Diesel errors are not `Clone`; keep what the HTTP mapping needs (kind and message).
+fn clone_error(error: &DieselError) -> DieselError {
+    match error {
+        DieselError::DatabaseError(kind, info) => {
+            let kind = match kind {
+                diesel::result::DatabaseErrorKind::UniqueViolation => {
+                    diesel::result::DatabaseErrorKind::UniqueViolation
+                }
+                diesel::result::DatabaseErrorKind::CheckViolation => {
+                    diesel::result::DatabaseErrorKind::CheckViolation
+                }
+                _ => diesel::result::DatabaseErrorKind::Unknown,
+            };
+            DieselError::DatabaseError(kind, Box::new(info.message().to_owned()))
+        }
+        DieselError::NotFound => DieselError::NotFound,
+        other => DieselError::QueryBuilderError(other.to_string().into()),
+    }
+}
+
+fn purge_expired_keys(conn: &mut DbConnection) {
+    // Keys live for at most a day (the longest TTL we accept); lookups also ignore expired keys.
+    let before = Timestamp::from_naive_utc(Timestamp::now().naive() - TimeDelta::days(1));
+    match articles::purge_idempotency_keys(conn, before) {
+        Ok(0) => {}
+        Ok(purged) => tracing::debug!(purged, "expired idempotency keys deleted"),
+        Err(error) => tracing::warn!(%error, "could not purge expired idempotency keys"),
+    }
+}
+
+fn apply(conn: &mut DbConnection, op: &WriteOp) -> Result<WriteOutcome, WriteError> {
+    let now = Timestamp::now();
+    match op {
+        WriteOp::Create {
+            title,
+            content,
+            idempotency,
+        } => {
+            if let Some(claim) = idempotency {
+                if let Some(seen) = articles::find_idempotency_key(conn, &claim.key)? {
+                    let ttl = TimeDelta::from_std(claim.ttl).unwrap_or(TimeDelta::MAX);
+                    if seen.created_at + ttl > now.naive() {
+                        if seen.request_hash != claim.request_hash {
+                            return Err(WriteError::IdempotencyKeyReused);
+                        }
+                        let article = Article {
+                            id: seen.article_id,
+                            title: title.as_str().to_owned(),
+                            content: content.as_str().to_owned(),
+                            created_at: seen.created_at,
+                            updated_at: seen.created_at,
+                        };
+                        return Ok(WriteOutcome::Created {
+                            article,
+                            replayed: true,
+                        });
+                    }
+                    diesel::delete(super::schema::idempotency_keys::table.find(&claim.key))
+                        .execute(conn)?;
+                }
+            }
+            let article = articles::insert(
+                conn,
+                &NewArticle::create(title.clone(), content.clone(), now),
+            )?;
+            if let Some(claim) = idempotency {
+                articles::insert_idempotency_key(
+                    conn,
+                    &IdempotencyRecord {
+                        key: claim.key.clone(),
+                        request_hash: claim.request_hash.clone(),
+                        article_id: article.id,
+                        created_at: article.created_at,
+                    },
+                )?;
+            }
+            Ok(WriteOutcome::Created {
+                article,
+                replayed: false,
+            })
+        }
+        WriteOp::Update {
+            id,
+            title,
+            content,
+            precondition,
+        } => {
+            let current = articles::get(conn, *id)?.ok_or(WriteError::NotFound)?;
+            if !precondition.holds(&current) {
+                return Err(WriteError::PreconditionFailed);
+            }
+            // updated_at always moves forward, even within one clock tick.
+            let floor = current.updated_at + TimeDelta::microseconds(1);
+            let changes = ArticleChanges {
+                title: title.as_ref().map(|t| t.as_str().to_owned()),
+                content: content.as_ref().map(|c| c.as_str().to_owned()),
+                updated_at: Some(now.naive().max(floor)),
+            };
+            let article = articles::update(conn, *id, &changes)?.ok_or(WriteError::NotFound)?;
+            Ok(WriteOutcome::Updated(article))
+        }
+        WriteOp::Delete { id, precondition } => {
+            if *precondition != Precondition::None {
+                let current = articles::get(conn, *id)?.ok_or(WriteError::NotFound)?;
+                if !precondition.holds(&current) {
+                    return Err(WriteError::PreconditionFailed);
+                }
+            }
+            if articles::delete(conn, *id)? {
+                Ok(WriteOutcome::Deleted)
+            } else {
+                Err(WriteError::NotFound)
+            }
+        }
+        WriteOp::Bulk(changes) => Ok(WriteOutcome::Bulk(bulk::apply(conn, changes, now)?)),
+    }
+}

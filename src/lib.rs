@@ -1,0 +1,27 @@
+//! # articles
+//!
+//! One binary that runs a blog-articles service stack: a REST API over SQLite, a GraphQL server in
+//! front of it, and synchronisation between databases. Each role is a subcommand of `articles`
+//! and runs as its own process; all of them share the Diesel models in [`db`].
+//!
+//! # Layout
+//!
+//! - [`api_client`]: the typed HTTP client of the REST API (for roles without a database).
+//! - [`cli`]: the clap command line; one variant per role, dispatch only.
+//! - [`config`]: argument groups shared by several roles (database, sizes, durations).
+//! - [`db`]: schema, models, queries, the SQLite pool and the single writer. All SQL lives here.
+//! - [`rest`]: `serve-rest`, the REST API (actix-web).
+//! - [`error`]: the HTTP error type and its one mapping to status codes and the JSON envelope.
+//! - [`metrics`]: the Prometheus registry, request middleware and `/metrics`.
+//! - [`telemetry`]: tracing set-up.
+//!
+//! See ARCHITECTURE.md for how the roles talk to each other.
+
+pub mod api_client;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod metrics;
+pub mod rest;
+pub mod telemetry;

@@ -1,0 +1,202 @@
+//! Prometheus metrics shared by the HTTP roles: a [`Metrics`] struct with its own registry, the
+//! request middleware ([`observe`]) that also writes the access log, and the `/metrics` encoder.
+//!
+//! Families every HTTP role exports (names mirror the original's prometheus_flask_exporter):
+//!
+//! | metric | type | labels | original |
+//! |---|---|---|---|
+//! | `articles_http_requests_total` | counter | method, path, status | `flask_http_request_total` |
+//! | `articles_http_request_duration_seconds` | histogram, 100 µs – 10 s | method, path, status | `flask_http_request_duration_seconds` |
+//! | `articles_http_request_exceptions_total` | counter (5xx answers) | method, path | `flask_http_request_exceptions_total` |
+//! | `articles_http_requests_in_flight` | gauge | | |
+//! | `articles_build_info` | gauge = 1 | version | |
+//! | `process_*` | the prometheus crate's process collector (memory, CPU, fds) | | |
+//!
+//! `path` is the route template (`/articles/{id}`), never the raw path, so cardinality stays
+//! bounded; requests that match no route share the value `unmatched`. Roles register their own
+//! gauges through [`Metrics::registry`].
+
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::ContentType;
+use actix_web::middleware::Next;
+use actix_web::{web, HttpResponse};
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
+};
+
+/// Histogram buckets for request latency, in seconds: 100 µs to 10 s.
+pub const LATENCY_BUCKETS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0,
+];
+
+/// Label value for requests that matched no route.
+pub const UNMATCHED_PATH: &str = "unmatched";
+
+/// The metrics of one process. Cheap to share behind `web::Data`.
+pub struct Metrics {
+    registry: Registry,
+    requests: IntCounterVec,
+    duration: HistogramVec,
+    exceptions: IntCounterVec,
+    in_flight: IntGauge,
+}
+
+impl Metrics {
+    /// Creates the registry with the HTTP families, build info and process metrics.
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        let requests = IntCounterVec::new(
+            Opts::new("articles_http_requests_total", "HTTP requests answered"),
+            &["method", "path", "status"],
+        )
+        .expect("valid metric");
+        let duration = HistogramVec::new(
+            HistogramOpts::new(
+                "articles_http_request_duration_seconds",
+                "Time from request to response, in seconds",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
+            &["method", "path", "status"],
+        )
+        .expect("valid metric");
+        let exceptions = IntCounterVec::new(
+            Opts::new(
+                "articles_http_request_exceptions_total",
+                "Requests answered with a 5xx status",
+            ),
+            &["method", "path"],
+        )
+        .expect("valid metric");
+        let in_flight = IntGauge::new(
+            "articles_http_requests_in_flight",
+            "Requests being handled right now",
+        )
+        .expect("valid metric");
+        let build_info = IntGaugeVec::new(
+            Opts::new(
+                "articles_build_info",
+                "Version of the running binary (always 1)",
+            ),
+            &["version"],
+        )
+        .expect("valid metric");
+        build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .set(1);
+        for collector in [
+            Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(duration.clone()),
+            Box::new(exceptions.clone()),
+            Box::new(in_flight.clone()),
+            Box::new(build_info),
+        ] {
+            registry
+                .register(collector)
+                .expect("metric registered once");
+        }
+        #[cfg(target_os = "linux")]
+        registry
+            .register(Box::new(
+                prometheus::process_collector::ProcessCollector::for_self(),
+            ))
+            .expect("process metrics registered once");
+        Self {
+            registry,
+            requests,
+            duration,
+            exceptions,
+            in_flight,
+        }
+    }
+
+    /// The registry, for role-specific collectors.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    fn record(&self, method: &str, path: &str, status: u16, seconds: f64) {
+        let status = status.to_string();
+        let status = status.as_str();
+        self.requests
+            .with_label_values(&[method, path, status])
+            .inc();
+        self.duration
+            .with_label_values(&[method, path, status])
+            .observe(seconds);
+        if status.starts_with('5') {
+            self.exceptions.with_label_values(&[method, path]).inc();
+        }
+    }
+
+    /// Everything in the registry, in the Prometheus text format.
+    pub fn encode(&self) -> String {
+        let mut buffer = Vec::with_capacity(16 * 1024);
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut buffer)
+            .expect("text encoding to memory cannot fail");
+        String::from_utf8(buffer).expect("text format is UTF-8")
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Middleware: counts and times every request by route template and writes one access-log line.
+/// Needs `web::Data<Metrics>` in the app.
+pub async fn observe(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = Instant::now();
+    let metrics = req.app_data::<web::Data<Metrics>>().cloned();
+    if let Some(metrics) = &metrics {
+        metrics.in_flight.inc();
+    }
+    let method = req.method().clone();
+    let result = next.call(req).await;
+    let elapsed = started.elapsed();
+    let (status, template, raw_path) = match &result {
+        Ok(res) => (
+            res.status().as_u16(),
+            res.request().match_pattern(),
+            res.request().path().to_owned(),
+        ),
+        Err(error) => (
+            error.as_response_error().status_code().as_u16(),
+            None,
+            String::new(),
+        ),
+    };
+    let path = template.as_deref().unwrap_or(UNMATCHED_PATH);
+    if let Some(metrics) = &metrics {
+        metrics.in_flight.dec();
+        metrics.record(method.as_str(), path, status, elapsed.as_secs_f64());
+    }
+    tracing::info!(
+        target: "articles::access",
+        method = %method,
+        path = %raw_path,
+        status,
+        micros = elapsed.as_micros() as u64,
+    );
+    result
+}
+
+/// `GET /metrics`.
+pub async fn export(metrics: web::Data<Metrics>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(ContentType(
+            "text/plain; version=0.0.4; charset=utf-8"
+                .parse()
+                .expect("valid mime"),
+        ))
+        .body(metrics.encode())
+}

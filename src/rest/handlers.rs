@@ -1,0 +1,257 @@
+//! The article endpoints. Each handler parses its input into domain types, calls the store, and
+//! answers in the JSON contract. Point reads run inline when a pooled connection is idle (cheaper
+//! than a thread hop); anything that can wait (list scans, writes) runs off the async workers.
+
+use actix_web::http::header::{self, EntityTag, HeaderValue};
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::Value;
+
+use super::auth::WriteAccess;
+use super::types::{
+    next_page, ArticleJson, ArticleList, BulkCounts, BulkRequest, CreateArticle, Envelope,
+    ListQuery, MessageOnly, UpdateArticle,
+};
+use super::RestState;
+use crate::db::articles::{self, ListFilter};
+use crate::db::bulk::BulkChanges;
+use crate::db::models::{Article, ArticleId};
+use crate::db::writer::IdempotencyClaim;
+use crate::db::{Precondition, WriteOp, WriteOutcome};
+use crate::error::ApiError;
+
+/// Longest accepted Idempotency-Key.
+const MAX_IDEMPOTENCY_KEY: usize = 255;
+
+fn parse_id(raw: &str) -> Result<ArticleId, ApiError> {
+    ArticleId::parse(raw).ok_or_else(ApiError::article_not_found)
+}
+
+fn etag(article: &Article) -> EntityTag {
+    EntityTag::new_strong(format!("{:016x}", article.version_tag()))
+}
+
+fn with_article(
+    mut response: actix_web::HttpResponseBuilder,
+    article: &Article,
+    message: Option<&str>,
+) -> HttpResponse {
+    response.insert_header(header::ETag(etag(article)));
+    let body = Envelope {
+        success: true,
+        data: ArticleJson::from(article),
+        message,
+    };
+    response.json(body)
+}
+
+/// Reads `If-Match` into a [`Precondition`]. Weak tags never match (RFC 9110 strong comparison).
+fn precondition(req: &HttpRequest) -> Precondition {
+    let values: Vec<&HeaderValue> = req.headers().get_all(header::IF_MATCH).collect();
+    if values.is_empty() {
+        return Precondition::None;
+    }
+    let mut tags = Vec::new();
+    for value in values {
+        let Ok(text) = value.to_str() else { continue };
+        for item in text.split(',').map(str::trim) {
+            if item == "*" {
+                return Precondition::Exists;
+            }
+            if let Some(tag) = item
+                .strip_prefix('"')
+                .and_then(|t| t.strip_suffix('"'))
+                .and_then(|t| u64::from_str_radix(t, 16).ok())
+            {
+                tags.push(tag);
+            }
+        }
+    }
+    Precondition::VersionIn(tags)
+}
+
+/// `If-None-Match` satisfied by `article` (weak comparison, as RFC 9110 asks for GET).
+fn not_modified(req: &HttpRequest, article: &Article) -> bool {
+    let current = etag(article);
+    req.headers().get_all(header::IF_NONE_MATCH).any(|value| {
+        value.to_str().is_ok_and(|text| {
+            text.split(',').map(str::trim).any(|item| {
+                item == "*"
+                    || item
+                        .parse::<EntityTag>()
+                        .is_ok_and(|tag| tag.weak_eq(&current))
+            })
+        })
+    })
+}
+
+fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
+    let Some(value) = req.headers().get("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = value
+        .to_str()
+        .ok()
+        .map(|k| k.trim().trim_matches('"'))
+        .filter(|k| !k.is_empty() && k.len() <= MAX_IDEMPOTENCY_KEY)
+        .ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters"
+            ))
+        })?;
+    Ok(Some(key.to_owned()))
+}
+
+/// `GET /articles`
+pub async fn list(
+    state: web::Data<RestState>,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let filter = ListFilter::try_from(query.into_inner())?;
+    let (page, filter) = web::block(move || {
+        let mut conn = state.store.reader()?;
+        let page = articles::list(&mut conn, &filter)?;
+        Ok::<_, ApiError>((page, filter))
+    })
+    .await??;
+    let next = next_page(&filter, page.total);
+    Ok(HttpResponse::Ok().json(ArticleList {
+        success: true,
+        count: page.articles.len(),
+        data: page.articles.iter().map(ArticleJson::from).collect(),
+        total: page.total,
+        limit: filter.limit,
+        offset: filter.offset,
+        next,
+    }))
+}
+
+/// `GET /articles/{id}`
+pub async fn get(
+    state: web::Data<RestState>,
+    req: HttpRequest,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_id(&id)?;
+    let found = match state.store.try_reader() {
+        Some(mut conn) => articles::get(&mut conn, id)?,
+        None => {
+            web::block(move || {
+                let mut conn = state.store.reader()?;
+                Ok::<_, ApiError>(articles::get(&mut conn, id)?)
+            })
+            .await??
+        }
+    };
+    let article = found.ok_or_else(ApiError::article_not_found)?;
+    if not_modified(&req, &article) {
+        return Ok(HttpResponse::NotModified()
+            .insert_header(header::ETag(etag(&article)))
+            .finish());
+    }
+    Ok(with_article(HttpResponse::Ok(), &article, None))
+}
+
+/// `POST /articles`
+pub async fn create(
+    _: WriteAccess,
+    state: web::Data<RestState>,
+    req: HttpRequest,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    let input = CreateArticle::try_from(body.into_inner())?;
+    let idempotency = idempotency_key(&req)?.map(|key| IdempotencyClaim {
+        key,
+        request_hash: input.fingerprint(),
+        ttl: state.idempotency_ttl,
+    });
+    let op = WriteOp::Create {
+        title: input.title,
+        content: input.content,
+        idempotency,
+    };
+    let WriteOutcome::Created { article, replayed } = state.store.write(op).await? else {
+        return Err(ApiError::Internal(
+            "create answered with another outcome".into(),
+        ));
+    };
+    let mut response = HttpResponse::Created();
+    response.insert_header((header::LOCATION, format!("/articles/{}", article.id)));
+    if replayed {
+        response.insert_header(("Idempotent-Replayed", "true"));
+    }
+    Ok(with_article(
+        response,
+        &article,
+        Some("Article created successfully"),
+    ))
+}
+
+/// `PUT /articles/{id}`
+pub async fn update(
+    _: WriteAccess,
+    state: web::Data<RestState>,
+    req: HttpRequest,
+    id: web::Path<String>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_id(&id)?;
+    let input = UpdateArticle::try_from(body.into_inner())?;
+    let op = WriteOp::Update {
+        id,
+        title: input.title,
+        content: input.content,
+        precondition: precondition(&req),
+    };
+    let WriteOutcome::Updated(article) = state.store.write(op).await? else {
+        return Err(ApiError::Internal(
+            "update answered with another outcome".into(),
+        ));
+    };
+    Ok(with_article(
+        HttpResponse::Ok(),
+        &article,
+        Some("Article updated successfully"),
+    ))
+}
+
+/// `DELETE /articles/{id}`
+pub async fn delete(
+    _: WriteAccess,
+    state: web::Data<RestState>,
+    req: HttpRequest,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_id(&id)?;
+    state
+        .store
+        .write(WriteOp::Delete {
+            id,
+            precondition: precondition(&req),
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(MessageOnly {
+        success: true,
+        message: "Article deleted successfully",
+    }))
+}
+
+/// `POST /articles/bulk`
+pub async fn bulk(
+    _: WriteAccess,
+    state: web::Data<RestState>,
+    body: web::Json<BulkRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let changes = BulkChanges::try_from(body.into_inner())?;
+    let WriteOutcome::Bulk(outcome) = state.store.write(WriteOp::Bulk(changes)).await? else {
+        return Err(ApiError::Internal(
+            "bulk answered with another outcome".into(),
+        ));
+    };
+    let counts = BulkCounts {
+        inserted: outcome.inserted,
+        updated: outcome.updated,
+        unchanged: outcome.unchanged,
+        deleted: outcome.deleted,
+    };
+    Ok(HttpResponse::Ok().json(Envelope::with_message(counts, "Bulk changes applied")))
+}

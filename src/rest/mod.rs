@@ -1,0 +1,261 @@
+//! The REST API role (`articles serve-rest`): actix-web over the shared [`crate::db::Store`].
+//!
+//! - [`RestArgs`]: the role's settings (clap, with environment fallbacks).
+//! - [`RestServer::build`]: builds the app on a listener the caller bound (tests use port 0) and
+//!   reports the real port; [`run`] is what the CLI calls.
+//! - `routes`: the route table, the JSON 404/405 fallbacks and `/`, `/health`, `/openapi.json`.
+//! - `handlers`: the article endpoints; `types`: request parsing and response bodies.
+//!
+//! **Architecture Invariant:** handlers hold no SQL. They parse requests into domain types, call
+//! `db`, and turn the answer into the JSON contract; every error leaves through
+//! [`crate::error::ApiError`].
+
+mod auth;
+mod handlers;
+mod routes;
+mod types;
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::{web, App, HttpServer};
+use anyhow::Context;
+use clap::Parser;
+use prometheus::IntGauge;
+
+use crate::config::{parse_bytes, parse_duration, DatabaseArgs};
+use crate::db::Store;
+use crate::metrics::Metrics;
+
+pub use routes::OPENAPI_JSON;
+
+/// Options of `articles serve-rest`.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "serve-rest")]
+pub struct RestArgs {
+    #[command(flatten)]
+    pub db: DatabaseArgs,
+
+    /// Address to listen on (host:port).
+    #[arg(
+        long,
+        env = "ARTICLES_BIND",
+        default_value = "127.0.0.1:5000",
+        value_name = "ADDR"
+    )]
+    pub bind: String,
+
+    /// Worker threads serving HTTP [default: one per CPU].
+    #[arg(long, env = "ARTICLES_WORKERS", value_name = "N")]
+    pub workers: Option<usize>,
+
+    /// Bearer token required for every write (POST, PUT, DELETE, bulk). Unset: writes are open.
+    #[arg(
+        long,
+        env = "ARTICLES_API_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub api_token: Option<String>,
+
+    /// Origins allowed by CORS, comma-separated; `*` allows every origin (as the original did),
+    /// `none` sends no CORS headers.
+    #[arg(
+        long,
+        env = "ARTICLES_CORS_ORIGINS",
+        default_value = "*",
+        value_delimiter = ',',
+        value_name = "ORIGINS"
+    )]
+    pub cors_origins: Vec<String>,
+
+    /// Largest accepted body for POST and PUT /articles.
+    #[arg(long, env = "ARTICLES_BODY_LIMIT", default_value = "1MiB", value_parser = parse_bytes, value_name = "SIZE")]
+    pub body_limit: usize,
+
+    /// Largest accepted body for POST /articles/bulk.
+    #[arg(long, env = "ARTICLES_BULK_BODY_LIMIT", default_value = "64MiB", value_parser = parse_bytes, value_name = "SIZE")]
+    pub bulk_body_limit: usize,
+
+    /// How long an Idempotency-Key of POST /articles is remembered (at most 24h).
+    #[arg(long, env = "ARTICLES_IDEMPOTENCY_TTL", default_value = "24h", value_parser = parse_idempotency_ttl, value_name = "DURATION")]
+    pub idempotency_ttl: Duration,
+
+    /// Read connections in the pool.
+    #[arg(
+        long,
+        env = "ARTICLES_READ_CONNECTIONS",
+        default_value_t = 8,
+        value_name = "N"
+    )]
+    pub read_connections: u32,
+
+    /// On SIGTERM/SIGINT, how long in-flight requests may take to finish.
+    #[arg(long, env = "ARTICLES_SHUTDOWN_TIMEOUT", default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
+    pub shutdown_timeout: Duration,
+}
+
+fn parse_idempotency_ttl(raw: &str) -> Result<Duration, String> {
+    let ttl = parse_duration(raw)?;
+    if ttl > Duration::from_secs(24 * 3600) {
+        return Err("must be at most 24h".into());
+    }
+    Ok(ttl)
+}
+
+impl RestArgs {
+    /// Defaults for a database at `path`, ignoring the environment (for tests and embedding).
+    pub fn for_database(path: &std::path::Path) -> Self {
+        Self {
+            db: DatabaseArgs {
+                database: path.to_string_lossy().into_owned(),
+            },
+            bind: "127.0.0.1:0".into(),
+            workers: Some(2),
+            api_token: None,
+            cors_origins: vec!["*".into()],
+            body_limit: 1 << 20,
+            bulk_body_limit: 64 << 20,
+            idempotency_ttl: Duration::from_secs(24 * 3600),
+            read_connections: 8,
+            shutdown_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Everything a handler may need, shared by all workers.
+pub(crate) struct RestState {
+    pub store: Store,
+    pub api_token: Option<String>,
+    pub idempotency_ttl: Duration,
+}
+
+/// A built REST server, bound and ready to run.
+pub struct RestServer {
+    server: Server,
+    port: u16,
+}
+
+impl RestServer {
+    /// Opens the store and builds the server on `listener`. Nothing is served until [`Self::run`]
+    /// is awaited (or the server is spawned).
+    pub fn build(args: &RestArgs, listener: TcpListener) -> anyhow::Result<Self> {
+        let path = args.db.path();
+        let store = Store::open(&path, args.read_connections)?;
+        let port = listener.local_addr()?.port();
+        let metrics = web::Data::new(Metrics::new());
+        register_store_gauges(&metrics, &store)?;
+        let state = web::Data::new(RestState {
+            store,
+            api_token: args.api_token.clone().filter(|t| !t.is_empty()),
+            idempotency_ttl: args.idempotency_ttl,
+        });
+        if state.api_token.is_none() {
+            tracing::warn!("no --api-token set: writes are open to every client");
+        }
+        let cors_origins = Arc::new(args.cors_origins.clone());
+        let (body_limit, bulk_body_limit) = (args.body_limit, args.bulk_body_limit);
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .app_data(metrics.clone())
+                .configure(|cfg| routes::configure(cfg, body_limit, bulk_body_limit))
+                .wrap(routes::cors(&cors_origins))
+                .wrap(actix_web::middleware::from_fn(crate::metrics::observe))
+        })
+        .listen(listener)?
+        .shutdown_timeout(args.shutdown_timeout.as_secs());
+        if let Some(workers) = args.workers {
+            server = server.workers(workers.max(1));
+        }
+        tracing::info!(
+            database = %path.display(),
+            port,
+            "REST API listening"
+        );
+        Ok(Self {
+            server: server.run(),
+            port,
+        })
+    }
+
+    /// The port the server listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// A handle to stop the server (gracefully or not).
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until stopped (SIGTERM/SIGINT or [`ServerHandle::stop`]); in-flight requests finish.
+    pub async fn run(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+/// Gauges read from the store at scrape time: articles stored and pool connections in use.
+fn register_store_gauges(metrics: &Metrics, store: &Store) -> anyhow::Result<()> {
+    let articles = IntGauge::new("articles_articles", "Articles stored")?;
+    let pool_in_use = IntGauge::new(
+        "articles_db_pool_connections_in_use",
+        "Read connections in use",
+    )?;
+    let pool_open = IntGauge::new("articles_db_pool_connections", "Read connections open")?;
+    metrics.registry().register(Box::new(StoreCollector {
+        store: store.clone(),
+        articles,
+        pool_in_use,
+        pool_open,
+    }))?;
+    Ok(())
+}
+
+struct StoreCollector {
+    store: Store,
+    articles: IntGauge,
+    pool_in_use: IntGauge,
+    pool_open: IntGauge,
+}
+
+impl prometheus::core::Collector for StoreCollector {
+    fn desc(&self) -> Vec<&prometheus::core::Desc> {
+        [&self.articles, &self.pool_in_use, &self.pool_open]
+            .into_iter()
+            .flat_map(|g| g.desc())
+            .collect()
+    }
+
+    fn collect(&self) -> Vec<prometheus::proto::MetricFamily> {
+        let (open, in_use) = self.store.pool_state();
+        self.pool_open.set(open.into());
+        self.pool_in_use.set(in_use.into());
+        match self
+            .store
+            .reader()
+            .map_err(|e| e.to_string())
+            .and_then(|mut conn| crate::db::articles::count(&mut conn).map_err(|e| e.to_string()))
+        {
+            Ok(count) => self.articles.set(count),
+            Err(error) => tracing::warn!(%error, "cannot count articles for /metrics"),
+        }
+        [&self.articles, &self.pool_in_use, &self.pool_open]
+            .into_iter()
+            .flat_map(|g| g.collect())
+            .collect()
+    }
+}
+
+/// `articles serve-rest`: binds, serves until SIGTERM/SIGINT, then exits once in-flight requests
+/// are done.
+pub async fn run(args: RestArgs) -> anyhow::Result<()> {
+    let listener =
+        TcpListener::bind(&args.bind).with_context(|| format!("cannot listen on {}", args.bind))?;
+    let server = RestServer::build(&args, listener)?;
+    server.run().await?;
+    tracing::info!("REST API stopped");
+    Ok(())
+}

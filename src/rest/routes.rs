@@ -1,0 +1,167 @@
+//! The route table of the REST API, the JSON fallbacks (404, 405, body and query errors) and
+//! the small endpoints: `/`, `/health`, `/openapi.json`, `/metrics`.
+
+use actix_cors::Cors;
+use actix_web::error::{JsonPayloadError, QueryPayloadError};
+use actix_web::http::{header, Method};
+use actix_web::{web, HttpRequest, HttpResponse, Resource};
+use serde_json::json;
+
+use super::{handlers, RestState};
+use crate::error::ApiError;
+use crate::metrics;
+
+/// The OpenAPI 3 description served at `/openapi.json` (kept in a file; a test checks it
+/// against the routes).
+pub const OPENAPI_JSON: &str = include_str!("openapi.json");
+
+/// Registers every route. Limits come from the settings.
+pub fn configure(cfg: &mut web::ServiceConfig, body_limit: usize, bulk_body_limit: usize) {
+    cfg.app_data(web::QueryConfig::default().error_handler(|error, _| query_error(error).into()))
+        .app_data(json_config(body_limit))
+        .service(resource("/", "GET").route(web::get().to(index)))
+        .service(resource("/health", "GET").route(web::get().to(health)))
+        .service(resource("/metrics", "GET").route(web::get().to(metrics::export)))
+        .service(resource("/openapi.json", "GET").route(web::get().to(openapi)))
+        .service(
+            resource("/articles", "GET, POST")
+                .route(web::get().to(handlers::list))
+                .route(web::post().to(handlers::create)),
+        )
+        .service(
+            resource("/articles/bulk", "POST")
+                .app_data(json_config(bulk_body_limit))
+                .route(web::post().to(handlers::bulk)),
+        )
+        .service(
+            resource("/articles/{id}", "GET, PUT, DELETE")
+                .route(web::get().to(handlers::get))
+                .route(web::put().to(handlers::update))
+                .route(web::delete().to(handlers::delete)),
+        )
+        .default_service(web::to(not_found));
+}
+
+/// A resource whose unknown methods get a JSON 405 naming the allowed ones.
+fn resource(path: &str, allow: &'static str) -> Resource {
+    web::resource(path).default_service(web::to(move |req: HttpRequest| async move {
+        if req.method() == Method::OPTIONS {
+            return HttpResponse::NoContent()
+                .insert_header((header::ALLOW, allow))
+                .finish();
+        }
+        actix_web::ResponseError::error_response(&ApiError::MethodNotAllowed {
+            method: req.method().to_string(),
+            allow,
+        })
+    }))
+}
+
+fn json_config(limit: usize) -> web::JsonConfig {
+    web::JsonConfig::default()
+        .limit(limit)
+        .error_handler(|error, _| json_error(error).into())
+}
+
+fn json_error(error: JsonPayloadError) -> ApiError {
+    match error {
+        JsonPayloadError::OverflowKnownLength { limit, .. }
+        | JsonPayloadError::Overflow { limit } => ApiError::PayloadTooLarge { limit },
+        JsonPayloadError::ContentType => ApiError::UnsupportedMediaType,
+        JsonPayloadError::Deserialize(e) if e.is_data() => ApiError::BadRequest(format!(
+            "request body does not have the expected shape: {e}"
+        )),
+        JsonPayloadError::Deserialize(e) => {
+            ApiError::BadRequest(format!("request body is not valid JSON: {e}"))
+        }
+        other => ApiError::BadRequest(format!("cannot read request body: {other}")),
+    }
+}
+
+fn query_error(error: QueryPayloadError) -> ApiError {
+    ApiError::BadRequest(format!("invalid query string: {error}"))
+}
+
+async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    Err(ApiError::NotFound(format!(
+        "no such endpoint: {} {}",
+        req.method(),
+        req.path()
+    )))
+}
+
+/// CORS as configured: `*` for any origin, `none` for no CORS headers, else a list of origins.
+pub fn cors(origins: &[String]) -> actix_web::middleware::Condition<Cors> {
+    let enabled = !origins.iter().any(|o| o.eq_ignore_ascii_case("none")) && !origins.is_empty();
+    let mut cors = Cors::default()
+        .allow_any_method()
+        .allow_any_header()
+        .expose_headers([header::ETAG, header::LOCATION])
+        .max_age(3600);
+    if origins.iter().any(|o| o == "*") {
+        cors = cors.allow_any_origin().send_wildcard();
+    } else {
+        for origin in origins.iter().filter(|o| !o.eq_ignore_ascii_case("none")) {
+            cors = cors.allowed_origin(origin);
+        }
+    }
+    actix_web::middleware::Condition::new(enabled, cors)
+}
+
+/// `GET /`: a small static index of the endpoints.
+async fn index() -> HttpResponse {
+    HttpResponse::Ok().json(json!({
+        "name": "articles REST API",
+        "version": env!("CARGO_PKG_VERSION"),
+        "endpoints": {
+            "GET /articles": "list articles (limit, offset, q, updated_since)",
+            "POST /articles": "create an article {title, content}",
+            "GET /articles/{id}": "one article (ETag, If-None-Match)",
+            "PUT /articles/{id}": "update title and/or content (If-Match)",
+            "DELETE /articles/{id}": "delete an article (If-Match)",
+            "POST /articles/bulk": "upsert and delete many articles in one transaction",
+            "GET /health": "database health",
+            "GET /metrics": "Prometheus metrics",
+            "GET /openapi.json": "OpenAPI 3 description"
+        }
+    }))
+}
+
+/// `GET /health`: 200 when the database answers a query and the writer runs, else 503.
+async fn health(state: web::Data<RestState>) -> HttpResponse {
+    let writer_running = state.store.writer_running();
+    let check = web::block(move || {
+        let mut conn = state.store.reader().map_err(|e| e.to_string())?;
+        crate::db::articles::count(&mut conn).map_err(|e| e.to_string())
+    })
+    .await
+    .map_err(|e| e.to_string())
+    .and_then(|r| r);
+    match (check, writer_running) {
+        (Ok(articles), true) => HttpResponse::Ok().json(json!({
+            "status": "healthy",
+            "database": "ok",
+            "articles": articles,
+            "version": env!("CARGO_PKG_VERSION"),
+        })),
+        (result, writer_running) => {
+            let reason = match result {
+                Err(error) => error,
+                Ok(_) => "database writer stopped".into(),
+            };
+            tracing::error!(%reason, writer_running, "health check failed");
+            HttpResponse::ServiceUnavailable().json(json!({
+                "status": "unhealthy",
+                "database": "unavailable",
+                "version": env!("CARGO_PKG_VERSION"),
+            }))
+        }
+    }
+}
+
+/// `GET /openapi.json`
+async fn openapi() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(OPENAPI_JSON)
+}
