@@ -1,7 +1,7 @@
 //! Applying a batch of upserts and deletes that keep ids and timestamps: the replication
 //! primitive behind `POST /articles/bulk` and `articles sync` into a SQLite file.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use diesel::prelude::*;
 
@@ -94,58 +94,88 @@ pub fn apply(
     now: Timestamp,
 ) -> QueryResult<BulkOutcome> {
     let mut outcome = BulkOutcome::default();
+    let mut current = existing_rows(conn, &changes.upsert)?;
+    let mut fresh: Vec<ArticleRow<'_>> = Vec::new();
     for row in &changes.upsert {
-        match articles::get(conn, row.id)? {
-            None => {
-                let created = row.created_at.or(row.updated_at).unwrap_or(now);
-                let updated = row.updated_at.or(row.created_at).unwrap_or(now);
-                diesel::insert_into(articles_table::table)
-                    .values((
-                        articles_table::id.eq(row.id.0),
-                        articles_table::title.eq(row.title.as_str()),
-                        articles_table::content.eq(&row.content),
-                        articles_table::created_at.eq(created.naive()),
-                        articles_table::updated_at.eq(updated.naive()),
-                    ))
-                    .execute(conn)?;
-                outcome.inserted += 1;
-            }
-            Some(current) => {
-                let text_changed =
-                    current.title != row.title.as_str() || current.content != row.content;
-                let target = Article {
-                    id: current.id,
-                    title: row.title.as_str().to_owned(),
-                    content: row.content.clone(),
-                    created_at: row.created_at.map_or(current.created_at, Timestamp::naive),
-                    updated_at: match row.updated_at {
-                        Some(at) => at.naive(),
-                        None if text_changed => now.naive(),
-                        None => current.updated_at,
-                    },
-                };
-                if target == current {
-                    outcome.unchanged += 1;
-                } else {
-                    diesel::update(articles_table::table.find(current.id))
-                        .set((
-                            articles_table::title.eq(&target.title),
-                            articles_table::content.eq(&target.content),
-                            articles_table::created_at.eq(target.created_at),
-                            articles_table::updated_at.eq(target.updated_at),
-                        ))
-                        .execute(conn)?;
-                    outcome.updated += 1;
-                }
-            }
+        let Some(current) = current.remove(&row.id.0) else {
+            fresh.push(ArticleRow {
+                id: row.id.0,
+                title: row.title.as_str(),
+                content: &row.content,
+                created_at: row.created_at.or(row.updated_at).unwrap_or(now).naive(),
+                updated_at: row.updated_at.or(row.created_at).unwrap_or(now).naive(),
+            });
+            continue;
+        };
+        let text_changed = current.title != row.title.as_str() || current.content != row.content;
+        let target = ArticleRow {
+            id: current.id,
+            title: row.title.as_str(),
+            content: &row.content,
+            created_at: row.created_at.map_or(current.created_at, Timestamp::naive),
+            updated_at: match row.updated_at {
+                Some(at) => at.naive(),
+                None if text_changed => now.naive(),
+                None => current.updated_at,
+            },
+        };
+        if !text_changed
+            && target.created_at == current.created_at
+            && target.updated_at == current.updated_at
+        {
+            outcome.unchanged += 1;
+        } else {
+            diesel::update(articles_table::table.find(current.id))
+                .set(&target)
+                .execute(conn)?;
+            outcome.updated += 1;
         }
     }
+    for chunk in fresh.chunks(INSERT_CHUNK) {
+        diesel::insert_into(articles_table::table)
+            .values(chunk)
+            .execute(conn)?;
+    }
+    outcome.inserted = fresh.len() as u64;
     for &id in &changes.delete {
         if articles::delete(conn, id)? {
             outcome.deleted += 1;
         }
     }
     Ok(outcome)
+}
+
+/// Rows per multi-row INSERT (5 binds each; SQLite allows 32,766 per statement).
+const INSERT_CHUNK: usize = 500;
+/// Ids per `IN (...)` lookup.
+const LOOKUP_CHUNK: usize = 900;
+
+/// A row written with every column given (no defaults), so inserts can be batched.
+#[derive(Insertable, AsChangeset)]
+#[diesel(table_name = articles_table)]
+struct ArticleRow<'a> {
+    id: i64,
+    title: &'a str,
+    content: &'a str,
+    created_at: chrono::NaiveDateTime,
+    updated_at: chrono::NaiveDateTime,
+}
+
+/// The current rows of every id in `rows`, fetched a chunk at a time.
+fn existing_rows(
+    conn: &mut DbConnection,
+    rows: &[UpsertRow],
+) -> QueryResult<HashMap<i64, Article>> {
+    let mut found = HashMap::with_capacity(rows.len());
+    for chunk in rows.chunks(LOOKUP_CHUNK) {
+        let ids: Vec<i64> = chunk.iter().map(|row| row.id.0).collect();
+        let existing: Vec<Article> = articles_table::table
+            .filter(articles_table::id.eq_any(ids))
+            .select(Article::as_select())
+            .load(conn)?;
+        found.extend(existing.into_iter().map(|article| (article.id, article)));
+    }
+    Ok(found)
 }
 
 #[cfg(test)]

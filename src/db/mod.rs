@@ -124,6 +124,39 @@ pub fn connect(path: &Path) -> Result<DbConnection, OpenError> {
     Ok(conn)
 }
 
+/// How often the checkpointer copies the WAL back into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
+
+/// Moves WAL checkpoints (and their fsyncs) off the writer: the writer's connection has
+/// `wal_autocheckpoint = 0`, and this thread runs a PASSIVE checkpoint every
+/// [`CHECKPOINT_EVERY`] on a connection of its own. It stops when the database can no longer be
+/// opened (logged), and with the process.
+fn spawn_checkpointer(path: &Path) -> std::io::Result<()> {
+    let path = path.to_owned();
+    std::thread::Builder::new()
+        .name("db-checkpoint".into())
+        .spawn(move || {
+            let mut conn = match DbConnection::establish(&path.to_string_lossy()) {
+                Ok(conn) => conn,
+                Err(error) => {
+                    tracing::error!(%error, "checkpointer cannot open the database");
+                    return;
+                }
+            };
+            let _ = conn.batch_execute(&format!(
+                "PRAGMA busy_timeout = {};",
+                BUSY_TIMEOUT.as_millis()
+            ));
+            loop {
+                std::thread::sleep(CHECKPOINT_EVERY);
+                if let Err(error) = conn.batch_execute("PRAGMA wal_checkpoint(PASSIVE);") {
+                    tracing::warn!(%error, "WAL checkpoint failed");
+                }
+            }
+        })
+        .map(drop)
+}
+
 /// A database as a server uses it: read-only pooled connections for queries, one writer thread
 /// for every change.
 #[derive(Clone)]
@@ -135,11 +168,19 @@ pub struct Store {
 impl Store {
     /// Opens the database at `path` with up to `readers` pooled read connections.
     pub fn open(path: &Path, readers: u32) -> Result<Self, OpenError> {
-        let writer_conn = connect(path)?;
+        let mut writer_conn = connect(path)?;
+        writer_conn
+            .batch_execute("PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 67108864;")
+            .map_err(|source| OpenError::Setup {
+                path: path.to_owned(),
+                source,
+            })?;
         let manager = ConnectionManager::<DbConnection>::new(path.to_string_lossy());
         let readers = Pool::builder()
             .max_size(readers.max(1))
             .min_idle(Some(1))
+            // SQLite connections are files, not sockets: no liveness query per checkout.
+            .test_on_check_out(false)
             .connection_timeout(BUSY_TIMEOUT)
             .connection_customizer(Box::new(ConnectionSetup { read_only: true }))
             .build(manager)
@@ -148,6 +189,7 @@ impl Store {
                 source,
             })?;
         let writer = Writer::spawn(writer_conn).map_err(OpenError::Writer)?;
+        spawn_checkpointer(path).map_err(OpenError::Writer)?;
         Ok(Self { readers, writer })
     }
 
