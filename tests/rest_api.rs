@@ -5,14 +5,21 @@ use common::{send, spawn_rest, spawn_rest_with};
 use serde_json::{json, Value};
 
 fn ids(reply: &common::Reply) -> Vec<i64> {
-    reply.body["data"].as_array().unwrap().iter().map(|a| a["id"].as_i64().unwrap()).collect()
+    reply.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["id"].as_i64().unwrap())
+        .collect()
 }
 
 /// POST /articles answers 201 with the article, a message and a Location that resolves to it.
 #[actix_web::test]
 async fn create_returns_201_with_location_and_envelope() {
     let app = spawn_rest().await;
-    let reply = app.post("/articles", &json!({"title": "Hello", "content": "World"})).await;
+    let reply = app
+        .post("/articles", &json!({"title": "Hello", "content": "World"}))
+        .await;
     assert_eq!(reply.status, 201);
     assert_eq!(reply.body["success"], true);
     assert!(reply.body["message"].as_str().unwrap().contains("created"));
@@ -62,15 +69,28 @@ async fn list_filters_by_title_substring_case_insensitively() {
     let app = spawn_rest().await;
     app.create_article("Rust in Production", "a").await;
     app.create_article("Why RUST?", "b").await;
-    app.create_article("Python tips", "rust in the content only").await;
+    app.create_article("Python tips", "rust in the content only")
+        .await;
     app.create_article("Émile et l'ÉTÉ", "c").await;
     app.create_article("100% done_right", "d").await;
     let reply = app.get("/articles?q=rust").await;
     assert_eq!(ids(&reply), vec![1, 2]);
     assert_eq!(reply.body["total"], 2);
-    assert_eq!(ids(&app.get("/articles?q=%C3%A9t%C3%A9").await), vec![4], "été matches ÉTÉ");
-    assert_eq!(ids(&app.get("/articles?q=%25").await), vec![5], "% is literal");
-    assert_eq!(ids(&app.get("/articles?q=_").await), vec![5], "_ is literal");
+    assert_eq!(
+        ids(&app.get("/articles?q=%C3%A9t%C3%A9").await),
+        vec![4],
+        "été matches ÉTÉ"
+    );
+    assert_eq!(
+        ids(&app.get("/articles?q=%25").await),
+        vec![5],
+        "% is literal"
+    );
+    assert_eq!(
+        ids(&app.get("/articles?q=_").await),
+        vec![5],
+        "_ is literal"
+    );
     let paged = app.get("/articles?q=rust&limit=1").await;
     assert_eq!(paged.body["next"], "/articles?limit=1&offset=1&q=rust");
 }
@@ -82,13 +102,24 @@ async fn list_filters_by_updated_since() {
     let old = app.create_article("old", "x").await;
     let new = app.create_article("new", "x").await;
     let since = new["updated_at"].as_str().unwrap();
-    let reply = app.get(&format!("/articles?updated_since={}", urlencode(since))).await;
+    let reply = app
+        .get(&format!("/articles?updated_since={}", urlencode(since)))
+        .await;
     assert_eq!(ids(&reply), vec![2]);
-    let touched = app.put(&format!("/articles/{}", old["id"]), &json!({"title": "old, edited"})).await;
+    let touched = app
+        .put(
+            &format!("/articles/{}", old["id"]),
+            &json!({"title": "old, edited"}),
+        )
+        .await;
     assert_eq!(touched.status, 200);
-    let reply = app.get(&format!("/articles?updated_since={}", urlencode(since))).await;
+    let reply = app
+        .get(&format!("/articles?updated_since={}", urlencode(since)))
+        .await;
     assert_eq!(ids(&reply), vec![1, 2]);
-    let offset = app.get("/articles?updated_since=2999-01-01T00:00:00%2B01:00").await;
+    let offset = app
+        .get("/articles?updated_since=2999-01-01T00:00:00%2B01:00")
+        .await;
     assert_eq!(offset.body["total"], 0);
 }
 
@@ -105,12 +136,24 @@ async fn etag_and_if_none_match() {
     let first = app.get(&path).await;
     let etag = first.header("etag").unwrap();
     assert!(etag.starts_with('"') && etag.ends_with('"'), "{etag}");
-    let cached = send(app.client.get(app.url(&path)).insert_header(("If-None-Match", etag.as_str())), None).await;
+    let cached = send(
+        app.client
+            .get(app.url(&path))
+            .insert_header(("If-None-Match", etag.as_str())),
+        None,
+    )
+    .await;
     assert_eq!(cached.status, 304);
     assert_eq!(cached.text, "");
     assert_eq!(cached.header("etag").unwrap(), etag);
     app.put(&path, &json!({"content": "changed"})).await;
-    let fresh = send(app.client.get(app.url(&path)).insert_header(("If-None-Match", etag.as_str())), None).await;
+    let fresh = send(
+        app.client
+            .get(app.url(&path))
+            .insert_header(("If-None-Match", etag.as_str())),
+        None,
+    )
+    .await;
     assert_eq!(fresh.status, 200);
     assert_ne!(fresh.header("etag").unwrap(), etag);
 }
@@ -133,7 +176,9 @@ async fn put_is_a_partial_update() {
     let second = app.put(&path, &json!({"content": "new content"})).await;
     assert_eq!(second.body["data"]["title"], "new title");
     assert_eq!(second.body["data"]["content"], "new content");
-    assert!(second.body["data"]["updated_at"].as_str().unwrap() > data["updated_at"].as_str().unwrap());
+    assert!(
+        second.body["data"]["updated_at"].as_str().unwrap() > data["updated_at"].as_str().unwrap()
+    );
     assert_eq!(app.get(&path).await.body["data"], second.body["data"]);
 }
 
@@ -144,9 +189,16 @@ async fn if_match_guards_put_and_delete() {
     let article = app.create_article("t", "c").await;
     let path = format!("/articles/{}", article["id"]);
     let stale = app.get(&path).await.header("etag").unwrap();
-    let current = app.put(&path, &json!({"title": "t2"})).await.header("etag").unwrap();
+    let current = app
+        .put(&path, &json!({"title": "t2"}))
+        .await
+        .header("etag")
+        .unwrap();
     let put = |tag: &str| {
-        let request = app.client.put(app.url(&path)).insert_header(("If-Match", tag.to_owned()));
+        let request = app
+            .client
+            .put(app.url(&path))
+            .insert_header(("If-Match", tag.to_owned()));
         async move { send(request, Some(&json!({"title": "t3"}))).await }
     };
     let refused = put(&stale).await;
@@ -158,12 +210,23 @@ async fn if_match_guards_put_and_delete() {
     let accepted = put(&current).await;
     assert_eq!(accepted.status, 200);
     let current = accepted.header("etag").unwrap();
-    let delete = |tag: &str| send(app.client.delete(app.url(&path)).insert_header(("If-Match", tag.to_owned())), None);
+    let delete = |tag: &str| {
+        send(
+            app.client
+                .delete(app.url(&path))
+                .insert_header(("If-Match", tag.to_owned())),
+            None,
+        )
+    };
     assert_eq!(delete(&stale).await.status, 412);
     assert_eq!(app.get(&path).await.status, 200);
     assert_eq!(delete(&format!("\"zzz\", {current}")).await.status, 200);
     assert_eq!(app.get(&path).await.status, 404);
-    assert_eq!(delete("*").await.status, 404, "If-Match: * needs an existing article");
+    assert_eq!(
+        delete("*").await.status,
+        404,
+        "If-Match: * needs an existing article"
+    );
 }
 
 /// DELETE answers 200 with a message, after which the article is gone (404 on GET and DELETE).
@@ -174,7 +237,10 @@ async fn delete_removes_the_article() {
     let path = format!("/articles/{}", article["id"]);
     let reply = app.delete(&path).await;
     assert_eq!(reply.status, 200);
-    assert_eq!(reply.body, json!({"success": true, "message": "Article deleted successfully"}));
+    assert_eq!(
+        reply.body,
+        json!({"success": true, "message": "Article deleted successfully"})
+    );
     assert_eq!(app.get(&path).await.status, 404);
     assert_eq!(app.delete(&path).await.status, 404);
     assert_eq!(app.get("/articles").await.body["total"], 0);
@@ -199,19 +265,35 @@ async fn bulk_upserts_and_deletes_idempotently() {
     let reply = app.post("/articles/bulk", &body).await;
     assert_eq!(reply.status, 200, "{}", reply.text);
     assert_eq!(reply.body["success"], true);
-    assert_eq!(reply.body["data"], json!({"inserted": 2, "updated": 1, "unchanged": 0, "deleted": 1}));
+    assert_eq!(
+        reply.body["data"],
+        json!({"inserted": 2, "updated": 1, "unchanged": 0, "deleted": 1})
+    );
     let updated = app.get("/articles/2").await.body["data"].clone();
     assert_eq!(updated["created_at"], "2020-01-01T00:00:00.000000Z");
     assert_eq!(updated["updated_at"], "2020-06-01T10:30:00.123456Z");
-    assert_eq!(app.get("/articles/500").await.body["data"]["updated_at"], "2021-03-04T05:06:08.000000Z");
+    assert_eq!(
+        app.get("/articles/500").await.body["data"]["updated_at"],
+        "2021-03-04T05:06:08.000000Z"
+    );
     assert_eq!(app.get("/articles/500").await.body["data"]["content"], "");
     assert_eq!(app.get("/articles/1").await.status, 404);
     let before = app.get("/articles").await.body["data"].clone();
     let again = app.post("/articles/bulk", &body).await;
-    assert_eq!(again.body["data"], json!({"inserted": 0, "updated": 0, "unchanged": 3, "deleted": 0}));
-    assert_eq!(app.get("/articles").await.body["data"], before, "the same request twice leaves the same state");
+    assert_eq!(
+        again.body["data"],
+        json!({"inserted": 0, "updated": 0, "unchanged": 3, "deleted": 0})
+    );
+    assert_eq!(
+        app.get("/articles").await.body["data"],
+        before,
+        "the same request twice leaves the same state"
+    );
     let created = app.create_article("after bulk", "x").await;
-    assert_eq!(created["id"], 502, "new ids continue after the largest kept id");
+    assert_eq!(
+        created["id"], 502,
+        "new ids continue after the largest kept id"
+    );
 }
 
 /// A bulk request with one bad row applies nothing (all or nothing).
@@ -219,11 +301,22 @@ async fn bulk_upserts_and_deletes_idempotently() {
 async fn bulk_is_all_or_nothing() {
     let app = spawn_rest().await;
     app.create_article("keep me", "x").await;
-    let mut rows: Vec<Value> = (10..20).map(|id| json!({"id": id, "title": format!("t{id}"), "content": "c"})).collect();
+    let mut rows: Vec<Value> = (10..20)
+        .map(|id| json!({"id": id, "title": format!("t{id}"), "content": "c"}))
+        .collect();
     rows.push(json!({"id": 20, "title": "", "content": "c"}));
-    let reply = app.post("/articles/bulk", &json!({"upsert": rows, "delete": [1]})).await;
+    let reply = app
+        .post("/articles/bulk", &json!({"upsert": rows, "delete": [1]}))
+        .await;
     assert_eq!(reply.status, 400);
-    assert!(reply.body["error"].as_str().unwrap().contains("upsert[10].title"), "{}", reply.text);
+    assert!(
+        reply.body["error"]
+            .as_str()
+            .unwrap()
+            .contains("upsert[10].title"),
+        "{}",
+        reply.text
+    );
     let dup = app.post("/articles/bulk", &json!({"upsert": [{"id": 5, "title": "a", "content": ""}, {"id": 5, "title": "b", "content": ""}]})).await;
     assert_eq!(dup.status, 400);
     assert_eq!(app.get("/articles").await.body["total"], 1);
@@ -234,13 +327,17 @@ async fn bulk_is_all_or_nothing() {
 #[actix_web::test]
 async fn bulk_accepts_thousands_of_rows() {
     let app = spawn_rest().await;
-    let rows: Vec<Value> = (1..=5000).map(|id| json!({"id": id, "title": format!("t{id}"), "content": "x".repeat(200)})).collect();
+    let rows: Vec<Value> = (1..=5000)
+        .map(|id| json!({"id": id, "title": format!("t{id}"), "content": "x".repeat(200)}))
+        .collect();
     let reply = app.post("/articles/bulk", &json!({"upsert": rows})).await;
     assert_eq!(reply.status, 200, "{}", reply.text);
     assert_eq!(reply.body["data"]["inserted"], 5000);
     assert_eq!(app.get("/articles?limit=1").await.body["total"], 5000);
     let too_many: Vec<i64> = (1..=10_001).collect();
-    let refused = app.post("/articles/bulk", &json!({"delete": too_many})).await;
+    let refused = app
+        .post("/articles/bulk", &json!({"delete": too_many}))
+        .await;
     assert_eq!(refused.status, 400);
     assert_eq!(app.get("/articles?limit=1").await.body["total"], 5000);
 }
@@ -251,15 +348,25 @@ async fn bulk_accepts_thousands_of_rows() {
 async fn idempotency_key_replays_and_refuses_reuse() {
     let app = spawn_rest().await;
     let post = |key: &'static str, title: &'static str| {
-        let request = app.client.post(app.url("/articles")).insert_header(("Idempotency-Key", key));
+        let request = app
+            .client
+            .post(app.url("/articles"))
+            .insert_header(("Idempotency-Key", key));
         async move { send(request, Some(&json!({"title": title, "content": "body"}))).await }
     };
     let first = post("key-1", "once").await;
     assert_eq!(first.status, 201);
-    app.put(&format!("/articles/{}", first.body["data"]["id"]), &json!({"title": "edited later"})).await;
+    app.put(
+        &format!("/articles/{}", first.body["data"]["id"]),
+        &json!({"title": "edited later"}),
+    )
+    .await;
     let retry = post("key-1", "once").await;
     assert_eq!(retry.status, 201);
-    assert_eq!(retry.body, first.body, "the original response, not the current article");
+    assert_eq!(
+        retry.body, first.body,
+        "the original response, not the current article"
+    );
     assert_eq!(retry.header("location"), first.header("location"));
     assert_eq!(retry.header("idempotent-replayed").as_deref(), Some("true"));
     let reuse = post("key-1", "different").await;
@@ -273,9 +380,13 @@ async fn idempotency_key_replays_and_refuses_reuse() {
 /// Keys are forgotten after the configured TTL: the same key then creates a new article.
 #[actix_web::test]
 async fn idempotency_keys_expire() {
-    let app = spawn_rest_with(|args| args.idempotency_ttl = std::time::Duration::from_millis(300)).await;
+    let app =
+        spawn_rest_with(|args| args.idempotency_ttl = std::time::Duration::from_millis(300)).await;
     let post = || {
-        let request = app.client.post(app.url("/articles")).insert_header(("Idempotency-Key", "k"));
+        let request = app
+            .client
+            .post(app.url("/articles"))
+            .insert_header(("Idempotency-Key", "k"));
         async move { send(request, Some(&json!({"title": "t", "content": "c"}))).await }
     };
     assert_eq!(post().await.body["data"]["id"], 1);
@@ -289,11 +400,23 @@ async fn idempotency_keys_expire() {
 async fn text_round_trips_exactly() {
     let app = spawn_rest().await;
     let samples = [
-        ("Ünïcödé — 日本語 — עברית", "Ω≈ç√∫˜µ≤≥÷ and combining e\u{301}"),
+        (
+            "Ünïcödé — 日本語 — עברית",
+            "Ω≈ç√∫˜µ≤≥÷ and combining e\u{301}",
+        ),
         ("Emoji 🎉🦀👩‍👩‍👧", "🔥 zero\u{200b}width and \u{1F600}"),
-        ("\"quotes\" 'single' `back`", "line1\nline2\r\n\ttab \\ backslash \u{0001}"),
-        ("Robert'); DROP TABLE articles;--", "' OR '1'='1'; -- %_ LIKE"),
-        ("  leading and trailing spaces  ", &"0123456789abcdef".repeat(6400)),
+        (
+            "\"quotes\" 'single' `back`",
+            "line1\nline2\r\n\ttab \\ backslash \u{0001}",
+        ),
+        (
+            "Robert'); DROP TABLE articles;--",
+            "' OR '1'='1'; -- %_ LIKE",
+        ),
+        (
+            "  leading and trailing spaces  ",
+            &"0123456789abcdef".repeat(6400),
+        ),
     ];
     for (title, content) in samples {
         let created = app.create_article(title, content).await;
@@ -312,21 +435,58 @@ async fn token_protects_writes_only() {
     let anonymous = app.post("/articles", &body).await;
     assert_eq!(anonymous.status, 401);
     assert_eq!(anonymous.body["success"], false);
-    assert_eq!(anonymous.header("www-authenticate").as_deref(), Some("Bearer"));
+    assert_eq!(
+        anonymous.header("www-authenticate").as_deref(),
+        Some("Bearer")
+    );
     for header in ["Bearer wrong", "Bearer s3cret2", "Basic s3cret", "s3cret"] {
-        let reply = send(app.client.post(app.url("/articles")).insert_header(("Authorization", header)), Some(&body)).await;
+        let reply = send(
+            app.client
+                .post(app.url("/articles"))
+                .insert_header(("Authorization", header)),
+            Some(&body),
+        )
+        .await;
         assert_eq!(reply.status, 401, "{header}");
     }
     let authed = |req: awc::ClientRequest| req.insert_header(("Authorization", "Bearer s3cret"));
     let created = send(authed(app.client.post(app.url("/articles"))), Some(&body)).await;
     assert_eq!(created.status, 201);
-    assert_eq!(app.get("/articles/1").await.status, 200, "reads need no token");
+    assert_eq!(
+        app.get("/articles/1").await.status,
+        200,
+        "reads need no token"
+    );
     assert_eq!(app.get("/articles").await.status, 200);
-    assert_eq!(app.put("/articles/1", &json!({"title": "x"})).await.status, 401);
+    assert_eq!(
+        app.put("/articles/1", &json!({"title": "x"})).await.status,
+        401
+    );
     assert_eq!(app.delete("/articles/1").await.status, 401);
-    assert_eq!(app.post("/articles/bulk", &json!({"delete": [1]})).await.status, 401);
-    assert_eq!(send(authed(app.client.put(app.url("/articles/1"))), Some(&json!({"title": "x"}))).await.status, 200);
-    assert_eq!(send(authed(app.client.post(app.url("/articles/bulk"))), Some(&json!({"delete": [1]}))).await.status, 200);
+    assert_eq!(
+        app.post("/articles/bulk", &json!({"delete": [1]}))
+            .await
+            .status,
+        401
+    );
+    assert_eq!(
+        send(
+            authed(app.client.put(app.url("/articles/1"))),
+            Some(&json!({"title": "x"}))
+        )
+        .await
+        .status,
+        200
+    );
+    assert_eq!(
+        send(
+            authed(app.client.post(app.url("/articles/bulk"))),
+            Some(&json!({"delete": [1]}))
+        )
+        .await
+        .status,
+        200
+    );
     assert_eq!(app.get("/articles").await.body["total"], 0);
 }
 
@@ -334,7 +494,12 @@ async fn token_protects_writes_only() {
 #[actix_web::test]
 async fn writes_are_open_without_a_token() {
     let app = spawn_rest().await;
-    assert_eq!(app.post("/articles", &json!({"title": "t", "content": "c"})).await.status, 201);
+    assert_eq!(
+        app.post("/articles", &json!({"title": "t", "content": "c"}))
+            .await
+            .status,
+        201
+    );
     assert_eq!(app.delete("/articles/1").await.status, 200);
 }
 
@@ -342,21 +507,53 @@ async fn writes_are_open_without_a_token() {
 #[actix_web::test]
 async fn cors_is_configurable() {
     let open = spawn_rest().await;
-    let reply = send(open.client.get(open.url("/articles")).insert_header(("Origin", "https://example.org")), None).await;
-    assert_eq!(reply.header("access-control-allow-origin").as_deref(), Some("*"));
-    let listed = spawn_rest_with(|args| args.cors_origins = vec!["https://blog.example".into()]).await;
-    let allowed = send(listed.client.get(listed.url("/articles")).insert_header(("Origin", "https://blog.example")), None).await;
-    assert_eq!(allowed.header("access-control-allow-origin").as_deref(), Some("https://blog.example"));
+    let reply = send(
+        open.client
+            .get(open.url("/articles"))
+            .insert_header(("Origin", "https://example.org")),
+        None,
+    )
+    .await;
+    assert_eq!(
+        reply.header("access-control-allow-origin").as_deref(),
+        Some("*")
+    );
+    let listed =
+        spawn_rest_with(|args| args.cors_origins = vec!["https://blog.example".into()]).await;
+    let allowed = send(
+        listed
+            .client
+            .get(listed.url("/articles"))
+            .insert_header(("Origin", "https://blog.example")),
+        None,
+    )
+    .await;
+    assert_eq!(
+        allowed.header("access-control-allow-origin").as_deref(),
+        Some("https://blog.example")
+    );
     let preflight = send(
-        listed.client.request(awc::http::Method::OPTIONS, listed.url("/articles"))
+        listed
+            .client
+            .request(awc::http::Method::OPTIONS, listed.url("/articles"))
             .insert_header(("Origin", "https://blog.example"))
             .insert_header(("Access-Control-Request-Method", "POST")),
         None,
-    ).await;
+    )
+    .await;
     assert!(preflight.status < 300, "{}", preflight.status);
-    assert!(preflight.header("access-control-allow-methods").unwrap().contains("POST"));
+    assert!(preflight
+        .header("access-control-allow-methods")
+        .unwrap()
+        .contains("POST"));
     let none = spawn_rest_with(|args| args.cors_origins = vec!["none".into()]).await;
-    let reply = send(none.client.get(none.url("/articles")).insert_header(("Origin", "https://example.org")), None).await;
+    let reply = send(
+        none.client
+            .get(none.url("/articles"))
+            .insert_header(("Origin", "https://example.org")),
+        None,
+    )
+    .await;
     assert_eq!(reply.status, 200);
     assert_eq!(reply.header("access-control-allow-origin"), None);
 }
@@ -374,7 +571,12 @@ async fn index_and_openapi_describe_the_routes() {
     assert!(spec.body["openapi"].as_str().unwrap().starts_with("3."));
     let mut documented: Vec<String> = Vec::new();
     for (path, item) in spec.body["paths"].as_object().unwrap() {
-        for method in item.as_object().unwrap().keys().filter(|k| *k != "parameters") {
+        for method in item
+            .as_object()
+            .unwrap()
+            .keys()
+            .filter(|k| *k != "parameters")
+        {
             documented.push(format!("{} {path}", method.to_uppercase()));
         }
     }
@@ -382,13 +584,25 @@ async fn index_and_openapi_describe_the_routes() {
     let mut listed: Vec<String> = endpoints.keys().cloned().collect();
     listed.push("GET /".into());
     listed.sort();
-    assert_eq!(documented, listed, "openapi.json and the index name the same endpoints");
+    assert_eq!(
+        documented, listed,
+        "openapi.json and the index name the same endpoints"
+    );
     for endpoint in &listed {
         let (method, path) = endpoint.split_once(' ').unwrap();
         let path = path.replace("{id}", "1");
         let method = awc::http::Method::from_bytes(method.as_bytes()).unwrap();
-        let reply = send(app.client.request(method, app.url(&path)).insert_header(("Content-Type", "application/json")), None).await;
-        assert!(!reply.text.contains("no such endpoint"), "{endpoint} is routed");
+        let reply = send(
+            app.client
+                .request(method, app.url(&path))
+                .insert_header(("Content-Type", "application/json")),
+            None,
+        )
+        .await;
+        assert!(
+            !reply.text.contains("no such endpoint"),
+            "{endpoint} is routed"
+        );
         assert_ne!(reply.status, 405, "{endpoint} is routed");
     }
 }

@@ -7,13 +7,26 @@ use serde_json::json;
 fn assert_error(reply: &Reply, status: u16, needle: &str) {
     assert_eq!(reply.status, status, "{}", reply.text);
     assert_eq!(reply.body["success"], false, "{}", reply.text);
-    let message = reply.body["error"].as_str().unwrap_or_else(|| panic!("no error message: {}", reply.text));
-    assert!(message.contains(needle), "{message:?} should mention {needle:?}");
+    let message = reply.body["error"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error message: {}", reply.text));
+    assert!(
+        message.contains(needle),
+        "{message:?} should mention {needle:?}"
+    );
     assert!(reply.body["code"].is_string());
-    assert!(reply.header("content-type").unwrap().starts_with("application/json"));
+    assert!(reply
+        .header("content-type")
+        .unwrap()
+        .starts_with("application/json"));
 }
 
-async fn post_raw(app: &common::TestApp, path: &str, content_type: Option<&str>, body: &'static str) -> Reply {
+async fn post_raw(
+    app: &common::TestApp,
+    path: &str,
+    content_type: Option<&str>,
+    body: &'static str,
+) -> Reply {
     let mut request = app.client.post(app.url(path));
     if let Some(content_type) = content_type {
         request = request.insert_header(("Content-Type", content_type));
@@ -32,13 +45,45 @@ async fn post_raw(app: &common::TestApp, path: &str, content_type: Option<&str>,
 #[actix_web::test]
 async fn malformed_and_non_object_bodies_are_400() {
     let app = spawn_rest().await;
-    assert_error(&post_raw(&app, "/articles", Some("application/json"), "{\"title\": ").await, 400, "not valid JSON");
-    assert_error(&post_raw(&app, "/articles", Some("application/json"), "").await, 400, "JSON");
+    assert_error(
+        &post_raw(&app, "/articles", Some("application/json"), "{\"title\": ").await,
+        400,
+        "not valid JSON",
+    );
+    assert_error(
+        &post_raw(&app, "/articles", Some("application/json"), "").await,
+        400,
+        "JSON",
+    );
     for body in ["[1, 2]", "\"text\"", "42", "null", "true"] {
-        assert_error(&post_raw(&app, "/articles", Some("application/json"), body).await, 400, "must be a JSON object");
+        assert_error(
+            &post_raw(&app, "/articles", Some("application/json"), body).await,
+            400,
+            "must be a JSON object",
+        );
     }
-    assert_error(&post_raw(&app, "/articles/bulk", Some("application/json"), "{\"upsert\": 5}").await, 400, "expected shape");
-    assert_error(&post_raw(&app, "/articles/bulk", Some("application/json"), "{\"upsert\": [], \"extra\": 1}").await, 400, "unknown field");
+    assert_error(
+        &post_raw(
+            &app,
+            "/articles/bulk",
+            Some("application/json"),
+            "{\"upsert\": 5}",
+        )
+        .await,
+        400,
+        "expected shape",
+    );
+    assert_error(
+        &post_raw(
+            &app,
+            "/articles/bulk",
+            Some("application/json"),
+            "{\"upsert\": [], \"extra\": 1}",
+        )
+        .await,
+        400,
+        "unknown field",
+    );
     assert_eq!(app.get("/articles").await.body["total"], 0);
 }
 
@@ -52,19 +97,47 @@ async fn invalid_fields_are_400_naming_the_field() {
         (json!({"title": null, "content": "c"}), "title", "null"),
         (json!({"title": "t", "content": null}), "content", "null"),
         (json!({"title": "", "content": "c"}), "title", "empty"),
-        (json!({"title": " \t\n ", "content": "c"}), "title", "whitespace"),
+        (
+            json!({"title": " \t\n ", "content": "c"}),
+            "title",
+            "whitespace",
+        ),
         (json!({"title": "t", "content": "   "}), "content", "empty"),
-        (json!({"title": 42, "content": "c"}), "title", "must be a string"),
-        (json!({"title": "t", "content": ["c"]}), "content", "must be a string"),
-        (json!({"title": "x".repeat(201), "content": "c"}), "title", "200"),
+        (
+            json!({"title": 42, "content": "c"}),
+            "title",
+            "must be a string",
+        ),
+        (
+            json!({"title": "t", "content": ["c"]}),
+            "content",
+            "must be a string",
+        ),
+        (
+            json!({"title": "x".repeat(201), "content": "c"}),
+            "title",
+            "200",
+        ),
     ];
     for (body, field, needle) in cases {
         let reply = app.post("/articles", &body).await;
         assert_error(&reply, 400, needle);
-        assert!(reply.body["error"].as_str().unwrap().starts_with(field), "{}", reply.text);
+        assert!(
+            reply.body["error"].as_str().unwrap().starts_with(field),
+            "{}",
+            reply.text
+        );
         assert!(reply.body["details"][field].is_string(), "{}", reply.text);
     }
-    assert_eq!(app.post("/articles", &json!({"title": "é".repeat(200), "content": "c"})).await.status, 201);
+    assert_eq!(
+        app.post(
+            "/articles",
+            &json!({"title": "é".repeat(200), "content": "c"})
+        )
+        .await
+        .status,
+        201
+    );
     assert_eq!(app.get("/articles").await.body["total"], 1);
 }
 
@@ -73,11 +146,32 @@ async fn invalid_fields_are_400_naming_the_field() {
 async fn invalid_updates_are_400() {
     let app = spawn_rest().await;
     app.create_article("t", "c").await;
-    assert_error(&app.put("/articles/1", &json!({})).await, 400, "nothing to update");
-    assert_error(&app.put("/articles/1", &json!({"unrelated": 1})).await, 400, "nothing to update");
-    assert_error(&app.put("/articles/1", &json!({"title": ""})).await, 400, "title");
-    assert_error(&app.put("/articles/1", &json!({"title": "ok", "content": 5})).await, 400, "content");
-    assert_error(&app.put("/articles/1", &json!({"title": null})).await, 400, "null");
+    assert_error(
+        &app.put("/articles/1", &json!({})).await,
+        400,
+        "nothing to update",
+    );
+    assert_error(
+        &app.put("/articles/1", &json!({"unrelated": 1})).await,
+        400,
+        "nothing to update",
+    );
+    assert_error(
+        &app.put("/articles/1", &json!({"title": ""})).await,
+        400,
+        "title",
+    );
+    assert_error(
+        &app.put("/articles/1", &json!({"title": "ok", "content": 5}))
+            .await,
+        400,
+        "content",
+    );
+    assert_error(
+        &app.put("/articles/1", &json!({"title": null})).await,
+        400,
+        "null",
+    );
     assert_eq!(app.get("/articles/1").await.body["data"]["title"], "t");
 }
 
@@ -86,14 +180,38 @@ async fn invalid_updates_are_400() {
 async fn unknown_ids_and_routes_are_404() {
     let app = spawn_rest().await;
     assert_error(&app.get("/articles/12345").await, 404, "not found");
-    for id in ["abc", "1.5", "-1", "0", "99999999999999999999999", "1%20OR%201=1"] {
+    for id in [
+        "abc",
+        "1.5",
+        "-1",
+        "0",
+        "99999999999999999999999",
+        "1%20OR%201=1",
+    ] {
         assert_error(&app.get(&format!("/articles/{id}")).await, 404, "not found");
-        assert_error(&app.put(&format!("/articles/{id}"), &json!({"title": "x"})).await, 404, "not found");
-        assert_error(&app.delete(&format!("/articles/{id}")).await, 404, "not found");
+        assert_error(
+            &app.put(&format!("/articles/{id}"), &json!({"title": "x"}))
+                .await,
+            404,
+            "not found",
+        );
+        assert_error(
+            &app.delete(&format!("/articles/{id}")).await,
+            404,
+            "not found",
+        );
     }
-    assert_error(&app.put("/articles/777", &json!({"title": "x"})).await, 404, "not found");
+    assert_error(
+        &app.put("/articles/777", &json!({"title": "x"})).await,
+        404,
+        "not found",
+    );
     assert_error(&app.get("/nope").await, 404, "no such endpoint");
-    assert_error(&app.get("/articles/1/comments").await, 404, "no such endpoint");
+    assert_error(
+        &app.get("/articles/1/comments").await,
+        404,
+        "no such endpoint",
+    );
 }
 
 /// A wrong method on a known route gets a JSON 405 with an Allow header.
@@ -115,12 +233,25 @@ async fn oversized_bodies_are_413() {
     let big = json!({"title": "t", "content": "x".repeat(2000)});
     assert_error(&app.post("/articles", &big).await, 413, "1024");
     assert_error(&app.put("/articles/1", &big).await, 413, "limit");
-    let chunks = futures_util::stream::iter((0..40).map(|_| Ok::<_, std::io::Error>(actix_web::web::Bytes::from(vec![b' '; 100]))));
-    let mut streamed = app.client.post(app.url("/articles")).insert_header(("Content-Type", "application/json")).send_stream(chunks).await.unwrap();
+    let chunks = futures_util::stream::iter(
+        (0..40).map(|_| Ok::<_, std::io::Error>(actix_web::web::Bytes::from(vec![b' '; 100]))),
+    );
+    let mut streamed = app
+        .client
+        .post(app.url("/articles"))
+        .insert_header(("Content-Type", "application/json"))
+        .send_stream(chunks)
+        .await
+        .unwrap();
     assert_eq!(streamed.status().as_u16(), 413);
     let body: serde_json::Value = serde_json::from_slice(&streamed.body().await.unwrap()).unwrap();
     assert_eq!(body["success"], false);
-    assert_eq!(app.post("/articles", &json!({"title": "t", "content": "small"})).await.status, 201);
+    assert_eq!(
+        app.post("/articles", &json!({"title": "t", "content": "small"}))
+            .await
+            .status,
+        201
+    );
 }
 
 /// Writes without a JSON content type get 415.
@@ -128,11 +259,43 @@ async fn oversized_bodies_are_413() {
 async fn non_json_writes_are_415() {
     let app = spawn_rest().await;
     let body = r#"{"title": "t", "content": "c"}"#;
-    assert_error(&post_raw(&app, "/articles", None, body).await, 415, "application/json");
-    assert_error(&post_raw(&app, "/articles", Some("text/plain"), body).await, 415, "JSON");
-    assert_error(&post_raw(&app, "/articles", Some("application/x-www-form-urlencoded"), "title=t&content=c").await, 415, "JSON");
-    assert_error(&post_raw(&app, "/articles/bulk", Some("text/plain"), "{}").await, 415, "JSON");
-    assert_eq!(post_raw(&app, "/articles", Some("application/json; charset=utf-8"), body).await.status, 201);
+    assert_error(
+        &post_raw(&app, "/articles", None, body).await,
+        415,
+        "application/json",
+    );
+    assert_error(
+        &post_raw(&app, "/articles", Some("text/plain"), body).await,
+        415,
+        "JSON",
+    );
+    assert_error(
+        &post_raw(
+            &app,
+            "/articles",
+            Some("application/x-www-form-urlencoded"),
+            "title=t&content=c",
+        )
+        .await,
+        415,
+        "JSON",
+    );
+    assert_error(
+        &post_raw(&app, "/articles/bulk", Some("text/plain"), "{}").await,
+        415,
+        "JSON",
+    );
+    assert_eq!(
+        post_raw(
+            &app,
+            "/articles",
+            Some("application/json; charset=utf-8"),
+            body
+        )
+        .await
+        .status,
+        201
+    );
 }
 
 /// Out-of-range or malformed query values get 400 naming the parameter.
@@ -152,7 +315,12 @@ async fn bad_query_values_are_400() {
         let reply = app.get(&format!("/articles?{query}")).await;
         assert_error(&reply, 400, field);
     }
-    assert_eq!(app.get("/articles?limit=1000&offset=0&unknown=1").await.status, 200);
+    assert_eq!(
+        app.get("/articles?limit=1000&offset=0&unknown=1")
+            .await
+            .status,
+        200
+    );
 }
 
 /// Bulk rows with bad ids or timestamps are refused with the row named.
@@ -160,11 +328,20 @@ async fn bad_query_values_are_400() {
 async fn bad_bulk_rows_are_400() {
     let app = spawn_rest().await;
     for (body, needle) in [
-        (json!({"upsert": [{"id": 0, "title": "t", "content": "c"}]}), "upsert[0]: id"),
-        (json!({"upsert": [{"id": 1, "title": "t", "content": "c", "updated_at": "soon"}]}), "upsert[0].updated_at"),
+        (
+            json!({"upsert": [{"id": 0, "title": "t", "content": "c"}]}),
+            "upsert[0]: id",
+        ),
+        (
+            json!({"upsert": [{"id": 1, "title": "t", "content": "c", "updated_at": "soon"}]}),
+            "upsert[0].updated_at",
+        ),
         (json!({"upsert": [{"id": 1, "title": "t"}]}), "content"),
         (json!({"delete": [-3]}), "delete[0]"),
-        (json!({"upsert": [{"id": 1, "title": "t", "content": "c"}], "delete": [1]}), "both"),
+        (
+            json!({"upsert": [{"id": 1, "title": "t", "content": "c"}], "delete": [1]}),
+            "both",
+        ),
     ] {
         assert_error(&app.post("/articles/bulk", &body).await, 400, needle);
     }

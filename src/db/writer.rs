@@ -78,6 +78,8 @@ pub enum WriteOp {
         precondition: Precondition,
     },
     Bulk(BulkChanges),
+    /// Changes nothing; succeeds once the writer holds SQLite's write lock (a health check).
+    Probe,
 }
 
 /// What a write did.
@@ -91,6 +93,7 @@ pub enum WriteOutcome {
     Updated(Article),
     Deleted,
     Bulk(BulkOutcome),
+    Probed,
 }
 
 /// Why a write did not happen.
@@ -306,5 +309,6 @@ fn apply(conn: &mut DbConnection, op: &WriteOp) -> Result<WriteOutcome, WriteErr
             }
         }
         WriteOp::Bulk(changes) => Ok(WriteOutcome::Bulk(bulk::apply(conn, changes, now)?)),
+        WriteOp::Probe => Ok(WriteOutcome::Probed),
     }
 }

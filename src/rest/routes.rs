@@ -8,6 +8,7 @@ use actix_web::{web, HttpRequest, HttpResponse, Resource};
 use serde_json::json;
 
 use super::{handlers, RestState};
+use crate::db::WriteOp;
 use crate::error::ApiError;
 use crate::metrics;
 
@@ -127,29 +128,28 @@ async fn index() -> HttpResponse {
     }))
 }
 
-/// `GET /health`: 200 when the database answers a query and the writer runs, else 503.
+/// `GET /health`: 200 when the database answers a read and the writer can take SQLite's write
+/// lock, else 503 (the cause is logged).
 async fn health(state: web::Data<RestState>) -> HttpResponse {
-    let writer_running = state.store.writer_running();
-    let check = web::block(move || {
-        let mut conn = state.store.reader().map_err(|e| e.to_string())?;
+    let reader = state.clone();
+    let read = web::block(move || {
+        let mut conn = reader.store.reader().map_err(|e| e.to_string())?;
         crate::db::articles::count(&mut conn).map_err(|e| e.to_string())
-    })
-    .await
-    .map_err(|e| e.to_string())
-    .and_then(|r| r);
-    match (check, writer_running) {
-        (Ok(articles), true) => HttpResponse::Ok().json(json!({
+    });
+    let (read, write) = futures_util::future::join(read, state.store.write(WriteOp::Probe)).await;
+    let outcome = read
+        .map_err(|e| e.to_string())
+        .and_then(|r| r)
+        .and_then(|articles| write.map(|_| articles).map_err(|e| e.to_string()));
+    match outcome {
+        Ok(articles) => HttpResponse::Ok().json(json!({
             "status": "healthy",
             "database": "ok",
             "articles": articles,
             "version": env!("CARGO_PKG_VERSION"),
         })),
-        (result, writer_running) => {
-            let reason = match result {
-                Err(error) => error,
-                Ok(_) => "database writer stopped".into(),
-            };
-            tracing::error!(%reason, writer_running, "health check failed");
+        Err(reason) => {
+            tracing::error!(%reason, "health check failed");
             HttpResponse::ServiceUnavailable().json(json!({
                 "status": "unhealthy",
                 "database": "unavailable",
