@@ -7,7 +7,7 @@
 //! |---|---|---|---|
 //! | `articles_http_requests_total` | counter | method, path, status | `flask_http_request_total` |
 //! | `articles_http_request_duration_seconds` | histogram, 100 µs – 10 s | method, path, status | `flask_http_request_duration_seconds` |
-//! | `articles_http_request_exceptions_total` | counter (5xx answers) | method, path | `flask_http_request_exceptions_total` |
+//! | `articles_http_request_exceptions_total` | counter (5xx answers, panics included) | method, path | `flask_http_request_exceptions_total` |
 //! | `articles_http_requests_in_flight` | gauge | | |
 //! | `articles_build_info` | gauge = 1 | version | |
 //! | `process_*` | the prometheus crate's process collector (memory, CPU, fds) | | |
@@ -16,13 +16,15 @@
 //! bounded; requests that match no route share the value `unmatched`. Roles register their own
 //! gauges through [`Metrics::registry`].
 
+use std::panic::AssertUnwindSafe;
 use std::time::Instant;
 
-use actix_web::body::MessageBody;
+use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::ContentType;
 use actix_web::middleware::Next;
 use actix_web::{web, HttpResponse};
+use futures_util::FutureExt;
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
     TextEncoder,
@@ -150,30 +152,35 @@ impl Default for Metrics {
 }
 
 /// Middleware: counts and times every request by route template and writes one access-log line.
-/// Needs `web::Data<Metrics>` in the app.
+/// A handler that panics is answered with a JSON 500 (and counted as an exception) instead of
+/// dropping the connection. Needs `web::Data<Metrics>` in the app.
 pub async fn observe(
     req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let started = Instant::now();
     let metrics = req.app_data::<web::Data<Metrics>>().cloned();
     if let Some(metrics) = &metrics {
         metrics.in_flight.inc();
     }
     let method = req.method().clone();
-    let result = next.call(req).await;
+    let template = req.match_pattern();
+    let raw_path = req.path().to_owned();
+    let result = match AssertUnwindSafe(next.call(req)).catch_unwind().await {
+        Ok(result) => result.map(ServiceResponse::map_into_boxed_body),
+        Err(panic) => {
+            let cause = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            Err(crate::error::ApiError::Internal(format!("handler panicked: {cause}")).into())
+        }
+    };
     let elapsed = started.elapsed();
-    let (status, template, raw_path) = match &result {
-        Ok(res) => (
-            res.status().as_u16(),
-            res.request().match_pattern(),
-            res.request().path().to_owned(),
-        ),
-        Err(error) => (
-            error.as_response_error().status_code().as_u16(),
-            None,
-            String::new(),
-        ),
+    let status = match &result {
+        Ok(res) => res.status().as_u16(),
+        Err(error) => error.as_response_error().status_code().as_u16(),
     };
     let path = template.as_deref().unwrap_or(UNMATCHED_PATH);
     if let Some(metrics) = &metrics {
@@ -199,4 +206,55 @@ pub async fn export(metrics: web::Data<Metrics>) -> HttpResponse {
                 .expect("valid mime"),
         ))
         .body(metrics.encode())
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::{test, App};
+
+    use super::*;
+
+    /// A panicking handler is answered with a JSON 500 and counted under its route template.
+    #[actix_web::test]
+    async fn panics_become_json_500_and_are_counted() {
+        let metrics = web::Data::new(Metrics::new());
+        let app = test::init_service(
+            App::new()
+                .app_data(metrics.clone())
+                .wrap(actix_web::middleware::from_fn(observe))
+                .route(
+                    "/boom/{id}",
+                    web::get().to(|| async {
+                        if true {
+                            panic!("kaboom");
+                        }
+                        HttpResponse::Ok().finish()
+                    }),
+                ),
+        )
+        .await;
+        let request = test::TestRequest::get().uri("/boom/7").to_request();
+        let Err(error) = test::try_call_service(&app, request).await else {
+            panic!("the panic should surface as an error response");
+        };
+        let response = error.error_response();
+        assert_eq!(response.status().as_u16(), 500);
+        let bytes = actix_web::body::to_bytes(response.into_body())
+            .await
+            .unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(body["success"], false);
+        assert_eq!(body["error"], "internal server error");
+        let text = metrics.encode();
+        assert!(
+            text.contains(
+                r#"articles_http_request_exceptions_total{method="GET",path="/boom/{id}"} 1"#
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("articles_http_requests_in_flight 0"),
+            "{text}"
+        );
+    }
 }

@@ -289,39 +289,24 @@ fn startup_messages_and_errors() {
     fail(&["serve-rest", "--idempotency-ttl", "48h"], "at most 24h");
 }
 
-/// The binary warns at start-up when no token protects writes.
+/// The binary warns at start-up when no token protects writes, and only then.
 #[test]
 fn startup_log_says_writes_are_open() {
     let dir = tempfile::tempdir().unwrap();
-    let out = std::process::Command::new("timeout")
-        .args([
-            "2",
-            BIN,
-            "serve-rest",
-            "--database",
-            "b.db",
-            "--bind",
-            "127.0.0.1:0",
-        ])
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("writes are open"), "{stderr}");
-    let out = std::process::Command::new("timeout")
-        .args([
-            "2",
-            BIN,
-            "serve-rest",
-            "--database",
-            "c.db",
-            "--bind",
-            "127.0.0.1:0",
-            "--api-token",
-            "t",
-        ])
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
-    assert!(!String::from_utf8_lossy(&out.stderr).contains("writes are open"));
+    let startup_log = |extra: &[&str]| {
+        let out = std::process::Command::new("timeout")
+            .args(["2", BIN, "serve-rest", "--bind", "127.0.0.1:0"])
+            .args(extra)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let open = startup_log(&["--database", "b.db"]);
+    assert!(open.contains("writes are open"), "{open}");
+    let protected = startup_log(&["--database", "c.db", "--api-token", "t"]);
+    assert!(
+        protected.contains("REST API listening") && !protected.contains("writes are open"),
+        "{protected}"
+    );
 }
