@@ -17,6 +17,7 @@ pub mod schema;
 pub mod writer;
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
@@ -129,9 +130,9 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
 
 /// Moves WAL checkpoints (and their fsyncs) off the writer: the writer's connection has
 /// `wal_autocheckpoint = 0`, and this thread runs a PASSIVE checkpoint every
-/// [`CHECKPOINT_EVERY`] on a connection of its own. It stops when the database can no longer be
-/// opened (logged), and with the process.
-fn spawn_checkpointer(path: &Path) -> std::io::Result<()> {
+/// [`CHECKPOINT_EVERY`] on a connection of its own. It stops once the last clone of its
+/// [`Store`] is dropped.
+fn spawn_checkpointer(path: &Path, store: Weak<()>) -> std::io::Result<()> {
     let path = path.to_owned();
     std::thread::Builder::new()
         .name("db-checkpoint".into())
@@ -149,6 +150,9 @@ fn spawn_checkpointer(path: &Path) -> std::io::Result<()> {
             ));
             loop {
                 std::thread::sleep(CHECKPOINT_EVERY);
+                if store.strong_count() == 0 {
+                    break;
+                }
                 if let Err(error) = conn.batch_execute("PRAGMA wal_checkpoint(PASSIVE);") {
                     tracing::warn!(%error, "WAL checkpoint failed");
                 }
@@ -163,6 +167,8 @@ fn spawn_checkpointer(path: &Path) -> std::io::Result<()> {
 pub struct Store {
     readers: DbPool,
     writer: Writer,
+    /// Background threads watch this to know when the store is gone.
+    _alive: Arc<()>,
 }
 
 impl Store {
@@ -189,8 +195,13 @@ impl Store {
                 source,
             })?;
         let writer = Writer::spawn(writer_conn).map_err(OpenError::Writer)?;
-        spawn_checkpointer(path).map_err(OpenError::Writer)?;
-        Ok(Self { readers, writer })
+        let alive = Arc::new(());
+        spawn_checkpointer(path, Arc::downgrade(&alive)).map_err(OpenError::Writer)?;
+        Ok(Self {
+            readers,
+            writer,
+            _alive: alive,
+        })
     }
 
     /// A read-only connection; fails after [`BUSY_TIMEOUT`] if none can be had.

@@ -11,7 +11,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use chrono::TimeDelta;
-use diesel::connection::Connection;
+use diesel::connection::{Connection, SimpleConnection};
 use diesel::result::Error as DieselError;
 use diesel::{QueryDsl, RunQueryDsl};
 use tokio::sync::{mpsc, oneshot};
@@ -165,6 +165,10 @@ fn run(mut conn: DbConnection, mut jobs: mpsc::Receiver<Job>) {
             last_purge = Some(Instant::now());
         }
         commit_batch(&mut conn, &mut batch);
+    }
+    // Leave a compact database file behind (the WAL folded in) for backups and copies.
+    if let Err(error) = conn.batch_execute("PRAGMA wal_checkpoint(TRUNCATE);") {
+        tracing::debug!(%error, "final checkpoint skipped");
     }
     tracing::debug!("database writer stopped");
 }
