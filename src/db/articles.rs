@@ -47,10 +47,12 @@ pub struct Page {
 }
 
 pub fn get(conn: &mut DbConnection, id: ArticleId) -> QueryResult<Option<Article>> {
+    // No `.first()`: its bound `LIMIT ?` makes SQLite (built with STAT4) re-prepare the cached
+    // statement whenever the bound values change; a primary-key lookup needs no limit.
     articles::table
         .find(id.0)
         .select(Article::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()
 }
 
