@@ -347,3 +347,59 @@ async fn bad_bulk_rows_are_400() {
     }
     assert_eq!(app.get("/articles").await.body["total"], 0);
 }
+
+/// Hostile bodies, paths and queries get a 4xx JSON answer and the server keeps serving.
+#[actix_web::test]
+async fn hostile_input_never_breaks_the_server() {
+    let app = spawn_rest().await;
+    let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    let bodies: Vec<Vec<u8>> = vec![
+        b"{\"title\": \"\xff\xfe\", \"content\": \"x\"}".to_vec(),
+        deep.into_bytes(),
+        br#"{"title": 1e400, "content": "x"}"#.to_vec(),
+        b"\x00\x01\x02".to_vec(),
+        br#"{"title": "\ud800", "content": "x"}"#.to_vec(),
+        vec![b'{'; 50_000],
+    ];
+    for body in bodies {
+        for path in ["/articles", "/articles/bulk"] {
+            let mut response = app
+                .client
+                .post(app.url(path))
+                .insert_header(("Content-Type", "application/json"))
+                .send_body(body.clone())
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            let json: serde_json::Value =
+                serde_json::from_slice(&response.body().await.unwrap()).unwrap();
+            assert!((400..500).contains(&status), "{path}: {status} {json}");
+            assert_eq!(json["success"], false);
+        }
+    }
+    let long_id = "9".repeat(5000);
+    for path in [
+        format!("/articles/{long_id}"),
+        "/articles/%00".into(),
+        "/articles/%ZZ".into(),
+        "/articles?q=%FF%FE".into(),
+        "/articles?limit=%00".into(),
+    ] {
+        let reply = app.get(&path).await;
+        assert!(reply.status < 500, "{path}: {}", reply.status);
+        assert!(reply.body["success"].is_boolean(), "{path}: {}", reply.text);
+    }
+    let title_with_nul = app
+        .post(
+            "/articles",
+            &json!({"title": "a\u{0}b", "content": "c\u{0}d"}),
+        )
+        .await;
+    assert_eq!(title_with_nul.status, 201);
+    let id = title_with_nul.body["data"]["id"].as_i64().unwrap();
+    assert_eq!(
+        app.get(&format!("/articles/{id}")).await.body["data"]["content"],
+        "c\u{0}d"
+    );
+    assert_eq!(app.get("/health").await.status, 200);
+}
