@@ -3,7 +3,7 @@
   var fetcher = GraphiQL.createFetcher({ url: new URL('/graphql', window.location.href).href });
   var defaultQuery = [
     '# Articles over the REST API. Press the run button (or Ctrl-Enter).',
-    'query FirstPage {',
+    '{',
     '  getArticles(limit: 10) {',
     '    success',
     '    count',
