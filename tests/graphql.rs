@@ -443,7 +443,8 @@ async fn rest_down_is_an_answer_for_every_field() {
 }
 
 /// A REST API that accepts connections but never answers hits `--rest-timeout`: the field answers
-/// `success: false` saying so, well before the test's own timeout.
+/// `success: false` saying so, well before the test's own timeout, and the upstream call is
+/// counted as `timeout`.
 #[actix_web::test]
 async fn rest_timeout_is_an_answer() {
     // The kernel completes the handshake for the backlog; nobody ever reads or answers.
@@ -468,6 +469,15 @@ async fn rest_timeout_is_an_answer() {
             .unwrap()
             .contains("did not answer within"),
         "{data}"
+    );
+    let metrics = graphql.get("/metrics").await.text;
+    assert_eq!(
+        sample(
+            &metrics,
+            "articles_graphql_upstream_requests_total",
+            &[("method", "GET"), ("status", "timeout")]
+        ),
+        1.0
     );
     drop(silent);
 }

@@ -37,6 +37,17 @@ enum Call {
     Health,
 }
 
+impl Call {
+    fn method(&self) -> &'static str {
+        match self {
+            Self::GetArticle(_) | Self::ListArticles(_) | Self::Health => "GET",
+            Self::Create { .. } => "POST",
+            Self::Update { .. } => "PUT",
+            Self::Delete(_) => "DELETE",
+        }
+    }
+}
+
 /// What a call answered.
 enum Answer {
     Article(ArticleData),
@@ -61,16 +72,24 @@ impl RestHandle {
     /// Starts the client task on the current thread's local executor (an actix worker) and
     /// returns its handle. The task ends when every handle is dropped.
     pub fn spawn_local(base_url: &str, timeout: Duration, observer: CallObserver) -> Self {
-        let client = Rc::new(ApiClient::new(base_url, timeout).with_observer(observer));
+        let client = Rc::new(ApiClient::new(base_url, timeout).with_observer(observer.clone()));
         let (jobs, mut queue) = mpsc::unbounded_channel::<Job>();
         actix_rt::spawn(async move {
             while let Some(job) = queue.recv().await {
                 let client = Rc::clone(&client);
+                let observer = observer.clone();
                 actix_rt::spawn(async move {
-                    let answer =
-                        tokio::time::timeout(timeout, run(&client, job.call, job.auth.as_deref()))
-                            .await
-                            .unwrap_or(Err(ClientError::Timeout(timeout)));
+                    // awc's own timeout ends the wait for the response head; this deadline also
+                    // bounds reading the body. Whichever fires reports the call once.
+                    let method = job.call.method();
+                    let call = run(&client, job.call, job.auth.as_deref());
+                    let answer = match tokio::time::timeout(timeout, call).await {
+                        Ok(answer) => answer,
+                        Err(_) => {
+                            observer(method, "timeout", timeout);
+                            Err(ClientError::Timeout(timeout))
+                        }
+                    };
                     // The resolver may have gone (request cancelled); nothing to do then.
                     let _ = job.reply.send(answer);
                 });
