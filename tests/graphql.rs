@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 
 use graphql_support::{
     closed_port, rest_article_reads, sample, spawn_graphql, spawn_graphql_with, spawn_stack,
-    INTROSPECTION_QUERY,
+    Binary, INTROSPECTION_QUERY,
 };
 
 const ARTICLE_FIELDS: &str = "id title content createdAt updatedAt";
@@ -815,8 +815,8 @@ async fn graphiql_page_is_served_from_local_assets() {
 async fn serve_runs_the_whole_stack_and_stops_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("stack.db");
-    let mut child = std::process::Command::new(common::BIN)
-        .args([
+    let mut stack = Binary::start(
+        &[
             "serve",
             "--database",
             db.to_str().unwrap(),
@@ -826,44 +826,14 @@ async fn serve_runs_the_whole_stack_and_stops_cleanly() {
             "127.0.0.1:0",
             "--workers",
             "1",
-        ])
-        .env("RUST_LOG", "info")
-        .stderr(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .expect("articles starts");
-    let stderr = child.stderr.take().unwrap();
-    let (lines, log) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        use std::io::BufRead;
-        for line in std::io::BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-        {
-            let _ = lines.send(line);
-        }
-    });
-    let port_after = |line: &str, role: &str| -> Option<u16> {
-        if !line.contains(role) || !line.contains("listening") {
-            return None;
-        }
-        line.split_whitespace()
-            .find_map(|w| w.strip_prefix("port="))?
-            .parse()
-            .ok()
-    };
-    let (mut rest_port, mut graphql_port) = (None, None);
-    while rest_port.is_none() || graphql_port.is_none() {
-        let line = log
-            .recv_timeout(Duration::from_secs(30))
-            .expect("both servers logged their ports");
-        rest_port = rest_port.or(port_after(&line, "REST API"));
-        graphql_port = graphql_port.or(port_after(&line, "GraphQL server"));
-    }
+        ],
+        &[],
+    );
+    let rest_port = stack.port_of("REST API");
+    let graphql_port = stack.port_of("GraphQL server");
     let client = common::client();
-    let graphql = format!("http://127.0.0.1:{}/graphql", graphql_port.unwrap());
     let created = common::send(
-        client.post(&graphql),
+        client.post(format!("http://127.0.0.1:{graphql_port}/graphql")),
         Some(&json!({"query": "mutation { createArticle(title: \"Stacked\", content: \"x\") { success data { id } } }"})),
     )
     .await;
@@ -874,19 +844,36 @@ async fn serve_runs_the_whole_stack_and_stops_cleanly() {
     );
     let id = &created.body["data"]["createArticle"]["data"]["id"];
     let rest = common::send(
-        client.get(format!(
-            "http://127.0.0.1:{}/articles/{id}",
-            rest_port.unwrap()
-        )),
+        client.get(format!("http://127.0.0.1:{rest_port}/articles/{id}")),
         None,
     )
     .await;
     assert_eq!(rest.body["data"]["title"], "Stacked");
 
-    std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    let status = common::wait_timeout(&mut child, Duration::from_secs(30));
+    let status = stack.terminate();
     assert_eq!(status.code(), Some(0), "exit status after SIGTERM");
+}
+
+/// `articles serve-graphql` (the real binary) finds the REST API through the `REST_API_URL`
+/// environment variable, as the original did, and exits 0 on SIGTERM.
+#[actix_web::test]
+async fn serve_graphql_takes_the_rest_url_from_the_environment() {
+    let rest = common::spawn_rest().await;
+    rest.create_article("Via env", "x").await;
+    let mut graphql = Binary::start(
+        &["serve-graphql", "--bind", "127.0.0.1:0", "--workers", "1"],
+        &[("REST_API_URL", rest.address.as_str())],
+    );
+    let port = graphql.port_of("GraphQL server");
+    let reply = common::send(
+        common::client().post(format!("http://127.0.0.1:{port}/graphql")),
+        Some(&json!({"query": "{ getArticles { success data { title } } }"})),
+    )
+    .await;
+    assert_eq!(
+        reply.body["data"]["getArticles"]["data"][0]["title"], "Via env",
+        "{}",
+        reply.text
+    );
+    assert_eq!(graphql.terminate().code(), Some(0));
 }

@@ -213,3 +213,23 @@ pub async fn run(args: GraphqlArgs) -> anyhow::Result<()> {
     tracing::info!("GraphQL server stopped");
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Tests build servers with `for_rest_url`; it must match what the command line gives.
+    #[test]
+    fn test_settings_match_the_command_line_defaults() {
+        let parsed = GraphqlArgs::try_parse_from(["serve-graphql", "--rest-url", "http://x"])
+            .expect("defaults parse");
+        let built = GraphqlArgs::for_rest_url("http://x");
+        assert_eq!(parsed.rest_url, built.rest_url);
+        assert_eq!(parsed.rest_timeout, built.rest_timeout);
+        assert_eq!(parsed.max_depth, built.max_depth);
+        assert_eq!(parsed.max_fields, built.max_fields);
+        assert_eq!(parsed.max_tokens, built.max_tokens);
+        assert_eq!(parsed.body_limit, built.body_limit);
+        assert_eq!(parsed.no_introspection, built.no_introspection);
+    }
+}

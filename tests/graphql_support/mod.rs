@@ -2,7 +2,11 @@
 //! API ([`spawn_stack`], [`spawn_graphql`]), send operations, and read Prometheus counters.
 #![allow(dead_code)]
 
+use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
 
 use actix_web::dev::ServerHandle;
 use articles::graphql::{GraphqlArgs, GraphqlServer};
@@ -145,6 +149,89 @@ pub async fn rest_article_reads(rest: &TestApp) -> f64 {
 pub fn closed_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
     listener.local_addr().expect("local addr").port()
+}
+
+/// The real `articles` binary as a child process (killed on drop), with its log lines.
+pub struct Binary {
+    child: Option<Child>,
+    log: mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Binary {
+    /// Starts `articles <args>` with extra environment variables, logging at info.
+    pub fn start(args: &[&str], envs: &[(&str, &str)]) -> Self {
+        let mut child = Command::new(common::BIN)
+            .args(args)
+            .envs(envs.iter().copied())
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("articles binary starts");
+        let stderr = child.stderr.take().expect("stderr piped");
+        let (lines, log) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if lines.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Self {
+            child: Some(child),
+            log,
+            seen: Vec::new(),
+        }
+    }
+
+    /// The port from the `listening ... port=N` line that mentions `role` (waits up to 30 s).
+    pub fn port_of(&mut self, role: &str) -> u16 {
+        let port = |line: &str| -> Option<u16> {
+            if !line.contains(role) || !line.contains("listening") {
+                return None;
+            }
+            line.split_whitespace()
+                .find_map(|w| w.strip_prefix("port="))?
+                .parse()
+                .ok()
+        };
+        if let Some(found) = self.seen.iter().find_map(|l| port(l)) {
+            return found;
+        }
+        loop {
+            let line = self
+                .log
+                .recv_timeout(Duration::from_secs(30))
+                .unwrap_or_else(|_| {
+                    panic!("no '{role} listening' line within 30 s: {:?}", self.seen)
+                });
+            let found = port(&line);
+            self.seen.push(line);
+            if let Some(found) = found {
+                return found;
+            }
+        }
+    }
+
+    /// Sends SIGTERM and waits (at most 30 s) for the exit status.
+    pub fn terminate(mut self) -> ExitStatus {
+        let mut child = self.child.take().expect("running");
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        common::wait_timeout(&mut child, Duration::from_secs(30))
+    }
+}
+
+impl Drop for Binary {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
 }
 
 #[cfg(test)]
