@@ -39,9 +39,10 @@ if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
 fi
 
 cd "$root/tests/browser"
-if [[ -f node_modules/playwright-core/package.json ]] &&
-    cmp -s package-lock.json node_modules/.package-lock.json 2>/dev/null; then
-    echo "tests/browser/node_modules: up to date"
+locked="$(node -p "require('./package-lock.json').packages['node_modules/playwright-core'].version")"
+installed="$(node -p "require('./node_modules/playwright-core/package.json').version" 2>/dev/null || true)"
+if [[ "$installed" == "$locked" ]]; then
+    echo "tests/browser/node_modules: up to date (playwright-core $installed)"
 else
     echo "tests/browser/node_modules: npm ci"
     # playwright-core never downloads a browser; the test uses /usr/bin/chromium.
