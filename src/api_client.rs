@@ -178,12 +178,16 @@ impl ApiClient {
             other => ClientError::Unreachable(other.to_string()),
         });
         if let Some(observer) = &self.observer {
+            let status;
             let outcome = match &sent {
-                Ok(response) => response.status().as_str().to_owned(),
-                Err(ClientError::Timeout(_)) => "timeout".to_owned(),
-                Err(_) => "unreachable".to_owned(),
+                Ok(response) => {
+                    status = response.status();
+                    status.as_str()
+                }
+                Err(ClientError::Timeout(_)) => "timeout",
+                Err(_) => "unreachable",
             };
-            observer(method.as_str(), &outcome, started.elapsed());
+            observer(method.as_str(), outcome, started.elapsed());
         }
         let mut response = sent?;
         let bytes = response
