@@ -4,7 +4,7 @@ set -euo pipefail
 
 usage() {
     cat <<'USAGE'
-Usage: bench/graphql.sh [--help]
+Usage: bench/graphql.sh [--duration 10s] [--connections 32] [--help]
 
 Builds the release binary, starts `articles serve-rest` on a fresh database holding 100 articles
 of about 1 KB and `articles serve-graphql` in front of it, then runs wrk with the same settings
@@ -14,18 +14,37 @@ against, in turn:
   3. GraphQL  getArticles                     (one REST GET of the default 100-article page)
 and prints requests/s for each and the ratio getArticle / REST (target: >= 40%).
 
-Settings (environment):
-  WRK_THREADS (1)  WRK_CONNECTIONS (32)  WRK_DURATION (10s)  WARMUP (2s)
-  REST_PORT (15500)  GRAPHQL_PORT (18500)  WORKERS (servers' worker threads; default one per CPU)
-Needs wrk (Debian: apt-get install wrk) and curl. wrk's full output goes to bench/out/.
+Settings (flags win over the environment):
+  --duration / WRK_DURATION (10s)   --connections / WRK_CONNECTIONS (32)   WRK_THREADS (1)
+  WARMUP (2s)   REST_PORT (15500)   GRAPHQL_PORT (18500)
+  WORKERS (worker threads of each server; default one per CPU)
+The access logs are off (RUST_LOG=warn). Needs wrk (Debian: apt-get install wrk) and curl.
+wrk's full output goes to bench/out/graphql/. The run is refused (exit 1) if any request got a
+non-2xx answer or any GraphQL operation did not answer success.
 It is a benchmark, not a test: numbers depend on the machine and on what else runs on it.
 USAGE
 }
 
-if [[ "${1:-}" == "--help" || "${1:-}" == "-h" ]]; then
-    usage
-    exit 0
-fi
+while [[ $# -gt 0 ]]; do
+    case "$1" in
+    --help | -h)
+        usage
+        exit 0
+        ;;
+    --duration)
+        WRK_DURATION="${2:?--duration needs a value}"
+        shift 2
+        ;;
+    --connections)
+        WRK_CONNECTIONS="${2:?--connections needs a value}"
+        shift 2
+        ;;
+    *)
+        echo "error: unknown argument $1 (see --help)" >&2
+        exit 2
+        ;;
+    esac
+done
 
 for tool in wrk curl cargo; do
     command -v "$tool" >/dev/null || { echo "error: $tool is needed (see --help)" >&2; exit 1; }
@@ -39,7 +58,7 @@ warmup="${WARMUP:-2s}"
 rest_port="${REST_PORT:-15500}"
 graphql_port="${GRAPHQL_PORT:-18500}"
 articles=100
-out="$root/bench/out"
+out="$root/bench/out/graphql"
 mkdir -p "$out"
 
 echo "== building release binary"
@@ -102,9 +121,9 @@ run() { # name url script
 }
 
 echo "== wrk -t$threads -c$connections -d$duration (after a $warmup warm-up each)"
-rest=$(run rest_get "http://127.0.0.1:$rest_port" rest_get.lua)
-one=$(run graphql_get_article "http://127.0.0.1:$graphql_port" graphql_get_article.lua)
-page=$(run graphql_get_articles "http://127.0.0.1:$graphql_port" graphql_get_articles.lua)
+rest=$(run rest_get "http://127.0.0.1:$rest_port" wrk/graphql_baseline_rest_get.lua)
+one=$(run graphql_get_article "http://127.0.0.1:$graphql_port" wrk/graphql_get_article.lua)
+page=$(run graphql_get_articles "http://127.0.0.1:$graphql_port" wrk/graphql_get_articles.lua)
 
 errors=$(grep -h "Non-2xx\|Socket errors" "$out"/rest_get.txt "$out"/graphql_get_article.txt "$out"/graphql_get_articles.txt || true)
 latency() { awk '/ 50% / {p50=$2} / 99% / {p99=$2} END {print p50 " / " p99}' "$out/$1.txt"; }

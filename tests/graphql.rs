@@ -64,8 +64,7 @@ fn expect_fields(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// Introspection (GraphiQL's own query) shows exactly the schema: type, field and
-/// argument names and nullability, plus only the documented additions.
+/// GraphiQL's introspection shows the schema exactly (names, args, nullability) + additions.
 #[actix_web::test]
 async fn introspection_matches_the_schema_of_the_original_design() {
     let stack = spawn_stack().await;
@@ -367,8 +366,7 @@ async fn missing_article_is_an_answer_not_an_error() {
     );
 }
 
-/// REST's validation errors (blank title, nothing to update, title too long) come back as
-/// `success: false` with REST's message, and nothing is written.
+/// REST validation errors (blank title, empty update) are `success: false` with REST's message.
 #[actix_web::test]
 async fn rest_validation_errors_are_answers() {
     let stack = spawn_stack().await;
@@ -402,8 +400,7 @@ async fn rest_validation_errors_are_answers() {
     assert!(nothing["updateArticle"]["message"].as_str().unwrap().len() > 5);
 }
 
-/// With the REST API down (nothing listens), every field answers `success: false` with a message
-/// naming the problem, over HTTP 200; `/health` says 503.
+/// With REST down, every field answers `success: false` naming the problem; `/health` is 503.
 #[actix_web::test]
 async fn rest_down_is_an_answer_for_every_field() {
     let graphql = spawn_graphql(&format!("http://127.0.0.1:{}", closed_port())).await;
@@ -442,9 +439,7 @@ async fn rest_down_is_an_answer_for_every_field() {
     assert_eq!(health.body["status"], "unhealthy");
 }
 
-/// A REST API that accepts connections but never answers hits `--rest-timeout`: the field answers
-/// `success: false` saying so, well before the test's own timeout, and the upstream call is
-/// counted as `timeout`.
+/// A REST API that never answers hits `--rest-timeout`: `success: false`, counted as `timeout`.
 #[actix_web::test]
 async fn rest_timeout_is_an_answer() {
     // The kernel completes the handshake for the backlog; nobody ever reads or answers.
@@ -482,8 +477,7 @@ async fn rest_timeout_is_an_answer() {
     drop(silent);
 }
 
-/// Syntax errors, unknown fields and wrong argument types give the standard `errors` array
-/// (with locations) and call no REST endpoint.
+/// Syntax and schema errors give the standard `errors` array and call no REST endpoint.
 #[actix_web::test]
 async fn syntax_and_schema_errors_give_the_errors_array() {
     let stack = spawn_stack().await;
@@ -510,8 +504,7 @@ async fn syntax_and_schema_errors_give_the_errors_array() {
     assert!(not_json.body["errors"][0]["message"].is_string());
 }
 
-/// With a token-protected REST API, GraphQL writes need the caller's Authorization header: without
-/// it the mutation is refused by REST, with it the article is created (and REST shows it).
+/// The caller's Authorization header reaches a token-protected REST API; without it writes fail.
 #[actix_web::test]
 async fn authorization_header_is_forwarded_to_rest() {
     let rest = common::spawn_rest_with(|args| args.api_token = Some("s3cret".into())).await;
@@ -556,8 +549,7 @@ async fn authorization_header_is_forwarded_to_rest() {
     assert_eq!(deleted["data"]["deleteArticle"]["success"], true);
 }
 
-/// Aliases reading the same article in one request cost one REST call (counted by the REST
-/// server's own request counter); separate requests are not cached.
+/// Identical reads in one request cost one REST call (REST's own counter); requests don't share.
 #[actix_web::test]
 async fn identical_reads_in_one_request_cost_one_rest_call() {
     let stack = spawn_stack().await;
@@ -597,8 +589,7 @@ async fn identical_reads_in_one_request_cost_one_rest_call() {
     );
 }
 
-/// Documents nested deeper than `--max-depth` (default 20) are refused before any resolver runs;
-/// GraphiQL's introspection query still fits the default.
+/// Documents deeper than `--max-depth` (default 20) are refused before any REST call.
 #[actix_web::test]
 async fn documents_deeper_than_the_limit_are_refused() {
     let stack = spawn_stack().await;
@@ -624,8 +615,7 @@ async fn documents_deeper_than_the_limit_are_refused() {
     assert_eq!(rest_article_reads(&stack.rest).await, 0.0);
 }
 
-/// An operation with more fields than `--max-fields` is refused whole, with no REST call; a body
-/// over `--body-limit` gets 413.
+/// Over `--max-fields` is refused whole with no REST call; over `--body-limit` gets 413.
 #[actix_web::test]
 async fn oversized_documents_and_bodies_are_refused() {
     let stack = spawn_stack().await;
@@ -655,8 +645,7 @@ async fn oversized_documents_and_bodies_are_refused() {
         .contains("1024"));
 }
 
-/// A batch runs its operations in order, each answered in the same position: a query after a
-/// mutation sees the mutation's effect.
+/// A batch runs in order: a query after a mutation in the same batch sees its effect.
 #[actix_web::test]
 async fn batched_operations_run_in_order() {
     let stack = spawn_stack().await;
@@ -681,8 +670,7 @@ async fn batched_operations_run_in_order() {
     );
 }
 
-/// `/metrics` has the shared HTTP families (by route template), operations by name and outcome,
-/// and the upstream REST calls by method and status with a latency histogram.
+/// `/metrics` counts HTTP requests, operations by name and outcome, and upstream calls + latency.
 #[actix_web::test]
 async fn metrics_count_requests_operations_and_upstream_calls() {
     let stack = spawn_stack().await;
@@ -768,8 +756,7 @@ async fn introspection_can_be_switched_off() {
     assert_eq!(data["getArticles"]["success"], true);
 }
 
-/// `GET /graphql` is a GraphiQL page whose scripts and styles all come from this server, each
-/// served with a long cache lifetime; `/health` is 200 while REST answers.
+/// `GET /graphql` is GraphiQL with every asset served (and long-cached) by us; `/health` is 200.
 #[actix_web::test]
 async fn graphiql_page_is_served_from_local_assets() {
     let stack = spawn_stack().await;
@@ -809,8 +796,7 @@ async fn graphiql_page_is_served_from_local_assets() {
     assert_eq!(health.body["status"], "healthy");
 }
 
-/// `articles serve` (the real binary) brings up REST and GraphQL over one database, wired
-/// together, and SIGTERM stops both with exit status 0.
+/// `articles serve` runs REST and GraphQL wired together; SIGTERM stops both with exit 0.
 #[actix_web::test]
 async fn serve_runs_the_whole_stack_and_stops_cleanly() {
     let dir = tempfile::tempdir().unwrap();
@@ -854,8 +840,7 @@ async fn serve_runs_the_whole_stack_and_stops_cleanly() {
     assert_eq!(status.code(), Some(0), "exit status after SIGTERM");
 }
 
-/// `articles serve-graphql` (the real binary) finds the REST API through the `REST_API_URL`
-/// environment variable, as the original did, and exits 0 on SIGTERM.
+/// `articles serve-graphql` finds REST through `REST_API_URL` and exits 0 on SIGTERM.
 #[actix_web::test]
 async fn serve_graphql_takes_the_rest_url_from_the_environment() {
     let rest = common::spawn_rest().await;

@@ -40,9 +40,7 @@ fn browser_tooling() -> Result<(PathBuf, PathBuf), String> {
     }
 }
 
-/// GraphiQL at GET /graphql loads in headless chromium, introspects the schema, runs a query
-/// typed into its editor and shows the REST API's article in the result pane, and no request
-/// of the browser leaves 127.0.0.1 (all assets are served by our server).
+/// GraphiQL in headless chromium runs a typed query and shows the article; no request leaves loopback.
 #[actix_web::test]
 async fn graphiql_runs_a_query_in_headless_chromium_without_leaving_loopback() {
     let (script, root) = browser_tooling().unwrap_or_else(|message| panic!("{message}"));

@@ -1,4 +1,4 @@
--- wrk: GET /articles/{id} straight to the REST API, ids 1..N (N from the first script argument).
+-- wrk (bench/graphql.sh baseline): GET /articles/{id} straight to the REST API, ids 1..N (N from the first script argument).
 local n = 100
 function init(args)
   n = tonumber(args[1]) or n
