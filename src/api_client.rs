@@ -8,7 +8,8 @@
 //! `awc::Client` is not `Send`: build one `ApiClient` per thread (per actix worker) and keep it
 //! there; its connection pool gives keep-alive to every call made through it.
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use awc::http::header;
 use serde::de::DeserializeOwned;
@@ -108,6 +109,11 @@ struct ErrorBody {
     error: Option<String>,
 }
 
+/// Told about every call once its answer (or failure) is known: the HTTP method, the outcome
+/// (the status code as text, or `unreachable`, `timeout`) and the time until the response head.
+/// Roles use it to count and time their upstream calls.
+pub type CallObserver = Arc<dyn Fn(&str, &str, Duration) + Send + Sync>;
+
 /// A client of one REST API base URL (e.g. `http://127.0.0.1:5000`).
 pub struct ApiClient {
     base: String,
@@ -115,6 +121,7 @@ pub struct ApiClient {
     timeout: Duration,
     /// Largest response body read (a 1,000-article page of 100 KB articles fits).
     max_body: usize,
+    observer: Option<CallObserver>,
 }
 
 impl ApiClient {
@@ -128,7 +135,14 @@ impl ApiClient {
             client,
             timeout,
             max_body: 256 << 20,
+            observer: None,
         }
+    }
+
+    /// Calls `observer` after every request (see [`CallObserver`]).
+    pub fn with_observer(mut self, observer: CallObserver) -> Self {
+        self.observer = Some(observer);
+        self
     }
 
     pub fn base_url(&self) -> &str {
@@ -153,14 +167,29 @@ impl ApiClient {
         request: awc::ClientRequest,
         body: Option<&impl Serialize>,
     ) -> Result<T, ClientError> {
+        let method = request.get_method().clone();
+        let started = Instant::now();
         let sent = match body {
             Some(body) => request.send_json(body).await,
             None => request.send().await,
         };
-        let mut response = sent.map_err(|error| match error {
+        let sent = sent.map_err(|error| match error {
             awc::error::SendRequestError::Timeout => ClientError::Timeout(self.timeout),
             other => ClientError::Unreachable(other.to_string()),
-        })?;
+        });
+        if let Some(observer) = &self.observer {
+            let status;
+            let outcome = match &sent {
+                Ok(response) => {
+                    status = response.status();
+                    status.as_str()
+                }
+                Err(ClientError::Timeout(_)) => "timeout",
+                Err(_) => "unreachable",
+            };
+            observer(method.as_str(), outcome, started.elapsed());
+        }
+        let mut response = sent?;
         let bytes = response
             .body()
             .limit(self.max_body)

@@ -3,7 +3,9 @@
 
 use clap::{Parser, Subcommand};
 
+use crate::graphql::GraphqlArgs;
 use crate::rest::RestArgs;
+use crate::stack::StackArgs;
 
 /// Blog articles service stack: REST API, GraphQL gateway and database sync in one binary.
 ///
@@ -20,6 +22,10 @@ pub struct Cli {
 pub enum Command {
     /// Serve the REST API over the SQLite database (default 127.0.0.1:5000).
     ServeRest(RestArgs),
+    /// Serve the GraphQL API over the REST API (default 127.0.0.1:8000).
+    ServeGraphql(GraphqlArgs),
+    /// Serve the whole stack in one process: REST on :5000 and GraphQL on :8000.
+    Serve(StackArgs),
 }
 
 impl Command {
@@ -27,6 +33,8 @@ impl Command {
     pub async fn run(self) -> anyhow::Result<()> {
         match self {
             Self::ServeRest(args) => crate::rest::run(args).await,
+            Self::ServeGraphql(args) => crate::graphql::run(args).await,
+            Self::Serve(args) => crate::stack::run(args).await,
         }
     }
 }

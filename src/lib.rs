@@ -11,6 +11,8 @@
 //! - [`config`]: argument groups shared by several roles (database, sizes, durations).
 //! - [`db`]: schema, models, queries, the SQLite pool and the single writer. All SQL lives here.
 //! - [`rest`]: `serve-rest`, the REST API (actix-web).
+//! - [`graphql`]: `serve-graphql`, the GraphQL server (juniper) in front of the REST API.
+//! - [`stack`]: `serve`, the REST API and the GraphQL server in one process (the newcomer's command).
 //! - [`error`]: the HTTP error type and its one mapping to status codes and the JSON envelope.
 //! - [`metrics`]: the Prometheus registry, request middleware and `/metrics`.
 //! - [`telemetry`]: tracing set-up.
@@ -22,6 +24,8 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod graphql;
 pub mod metrics;
 pub mod rest;
+pub mod stack;
 pub mod telemetry;

@@ -1,0 +1,235 @@
+//! The GraphQL role (`articles serve-graphql`): a juniper schema over the REST API, served by
+//! actix-web.
+//!
+//! - [`GraphqlArgs`]: the role's settings (clap, with environment fallbacks).
+//! - [`GraphqlServer::build`]: builds the app on a listener the caller bound (tests use port 0)
+//!   and reports the real port; [`run`] is what the CLI calls.
+//! - `schema`: the types, `Query` and `Mutation`; `context`: per-operation state with the
+//!   de-duplication of REST reads; `upstream`: the `Send` handle to each worker's REST client.
+//! - `routes`: `POST /graphql`, `GET /graphql` (GraphiQL), `/health`, `/metrics`; `page`: the
+//!   GraphiQL page and its embedded assets; `metrics`: operation and upstream families.
+//!
+//! **Architecture Invariant:** this role never touches a database. Every answer comes from the
+//! REST API over HTTP, with the caller's Authorization header forwarded.
+
+mod context;
+mod metrics;
+mod page;
+mod routes;
+mod schema;
+mod upstream;
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::{web, App, HttpServer};
+use anyhow::Context;
+use clap::Parser;
+
+use crate::config::{parse_bytes, parse_duration};
+use crate::metrics::Metrics;
+
+pub use schema::Limits;
+
+/// Options of `articles serve-graphql`.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "serve-graphql")]
+pub struct GraphqlArgs {
+    /// Address to listen on (host:port).
+    #[arg(
+        long,
+        env = "ARTICLES_GRAPHQL_BIND",
+        default_value = "127.0.0.1:8000",
+        value_name = "ADDR"
+    )]
+    pub bind: String,
+
+    /// Base URL of the REST API every resolver calls.
+    #[arg(
+        long,
+        env = "REST_API_URL",
+        default_value = "http://127.0.0.1:5000",
+        value_name = "URL"
+    )]
+    pub rest_url: String,
+
+    /// How long one REST call may take before the field answers `success: false`.
+    #[arg(long, env = "ARTICLES_GRAPHQL_REST_TIMEOUT", default_value = "5s", value_parser = parse_duration, value_name = "DURATION")]
+    pub rest_timeout: Duration,
+
+    /// Worker threads serving HTTP, each with its own REST client [default: one per CPU].
+    #[arg(long, env = "ARTICLES_GRAPHQL_WORKERS", value_name = "N")]
+    pub workers: Option<usize>,
+
+    /// Deepest nesting accepted in a document (selection sets, fragments, lists, input values).
+    /// The standard introspection query (GraphiQL's) needs 18.
+    #[arg(
+        long,
+        env = "ARTICLES_GRAPHQL_MAX_DEPTH",
+        default_value_t = 20,
+        value_name = "N"
+    )]
+    pub max_depth: usize,
+
+    /// Most fields in one operation, counting a fragment's fields at each spread (the size and
+    /// complexity bound; every root field is at most one REST call).
+    #[arg(
+        long,
+        env = "ARTICLES_GRAPHQL_MAX_FIELDS",
+        default_value_t = 500,
+        value_name = "N"
+    )]
+    pub max_fields: usize,
+
+    /// Most tokens in one document (bounds parse and validation time).
+    #[arg(
+        long,
+        env = "ARTICLES_GRAPHQL_MAX_TOKENS",
+        default_value_t = 5000,
+        value_name = "N"
+    )]
+    pub max_tokens: usize,
+
+    /// Largest accepted body of POST /graphql (an article's content travels in it).
+    #[arg(long, env = "ARTICLES_GRAPHQL_BODY_LIMIT", default_value = "2MiB", value_parser = parse_bytes, value_name = "SIZE")]
+    pub body_limit: usize,
+
+    /// Refuse introspection queries (`__schema`, `__type`); GraphiQL then shows no docs.
+    #[arg(long, env = "ARTICLES_GRAPHQL_NO_INTROSPECTION")]
+    pub no_introspection: bool,
+
+    /// On SIGTERM/SIGINT, how long in-flight requests may take to finish.
+    #[arg(long, env = "ARTICLES_SHUTDOWN_TIMEOUT", default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
+    pub shutdown_timeout: Duration,
+}
+
+impl GraphqlArgs {
+    /// Defaults in front of the REST API at `rest_url`, ignoring the environment (for tests and
+    /// embedding).
+    pub fn for_rest_url(rest_url: &str) -> Self {
+        Self {
+            bind: "127.0.0.1:0".into(),
+            rest_url: rest_url.into(),
+            rest_timeout: Duration::from_secs(5),
+            workers: Some(2),
+            max_depth: 20,
+            max_fields: 500,
+            max_tokens: 5000,
+            body_limit: 2 << 20,
+            no_introspection: false,
+            shutdown_timeout: Duration::from_secs(30),
+        }
+    }
+
+    fn limits(&self) -> Limits {
+        Limits {
+            max_depth: self.max_depth,
+            max_fields: self.max_fields,
+            max_tokens: self.max_tokens,
+            introspection: !self.no_introspection,
+        }
+    }
+}
+
+/// A built GraphQL server, bound and ready to run.
+pub struct GraphqlServer {
+    server: Server,
+    port: u16,
+}
+
+impl GraphqlServer {
+    /// Builds the schema (once) and the server on `listener`. Each worker starts its own REST
+    /// client. Nothing is served until [`Self::run`] is awaited (or the server is spawned).
+    pub fn build(args: &GraphqlArgs, listener: TcpListener) -> anyhow::Result<Self> {
+        let port = listener.local_addr()?.port();
+        let http_metrics = web::Data::new(Metrics::new());
+        let graphql_metrics = metrics::GraphqlMetrics::register(http_metrics.registry())?;
+        let schema = Arc::new(schema::build(args.limits()));
+        let settings = Arc::new(routes::Settings {
+            rest_url: args.rest_url.trim_end_matches('/').to_owned(),
+            rest_timeout: args.rest_timeout,
+            body_limit: args.body_limit,
+        });
+        let mut server = HttpServer::new(move || {
+            // Runs on each worker thread: this worker's REST client lives here.
+            let state = routes::State {
+                schema: Arc::clone(&schema),
+                rest: upstream::RestHandle::spawn_local(
+                    &settings.rest_url,
+                    settings.rest_timeout,
+                    graphql_metrics.upstream_observer(),
+                ),
+                metrics: Arc::clone(&graphql_metrics),
+                body_limit: settings.body_limit,
+            };
+            App::new()
+                .app_data(web::Data::new(state))
+                .app_data(http_metrics.clone())
+                .configure(routes::configure)
+                .wrap(actix_web::middleware::from_fn(crate::metrics::observe))
+        })
+        .listen(listener)?
+        .shutdown_timeout(args.shutdown_timeout.as_secs());
+        if let Some(workers) = args.workers {
+            server = server.workers(workers.max(1));
+        }
+        tracing::info!(
+            rest_url = %args.rest_url,
+            introspection = !args.no_introspection,
+            port,
+            "GraphQL server listening"
+        );
+        Ok(Self {
+            server: server.run(),
+            port,
+        })
+    }
+
+    /// The port the server listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// A handle to stop the server (gracefully or not).
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until stopped (SIGTERM/SIGINT or [`ServerHandle::stop`]); in-flight requests finish.
+    pub async fn run(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+/// `articles serve-graphql`: binds, serves until SIGTERM/SIGINT, then exits once in-flight
+/// requests are done.
+pub async fn run(args: GraphqlArgs) -> anyhow::Result<()> {
+    let listener =
+        TcpListener::bind(&args.bind).with_context(|| format!("cannot listen on {}", args.bind))?;
+    let server = GraphqlServer::build(&args, listener)?;
+    server.run().await?;
+    tracing::info!("GraphQL server stopped");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Tests build servers with `for_rest_url`; it must match what the command line gives.
+    #[test]
+    fn test_settings_match_the_command_line_defaults() {
+        let parsed = GraphqlArgs::try_parse_from(["serve-graphql", "--rest-url", "http://x"])
+            .expect("defaults parse");
+        let built = GraphqlArgs::for_rest_url("http://x");
+        assert_eq!(parsed.rest_url, built.rest_url);
+        assert_eq!(parsed.rest_timeout, built.rest_timeout);
+        assert_eq!(parsed.max_depth, built.max_depth);
+        assert_eq!(parsed.max_fields, built.max_fields);
+        assert_eq!(parsed.max_tokens, built.max_tokens);
+        assert_eq!(parsed.body_limit, built.body_limit);
+        assert_eq!(parsed.no_introspection, built.no_introspection);
+    }
+}
