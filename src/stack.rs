@@ -3,15 +3,17 @@
 //! other. It is the same two servers as `serve-rest` and `serve-graphql`, built side by side; the
 //! GraphQL server still reaches the REST API over HTTP on loopback.
 //!
-//! SIGTERM or SIGINT stops both gracefully; if either stops on its own, the other is stopped too.
+//! SIGTERM or SIGINT stops GraphQL first (its in-flight requests still reach REST), then REST,
+//! both gracefully; if either stops on its own, the other is stopped too.
 
 use std::net::{SocketAddr, TcpListener};
 
+use actix_web::dev::ServerHandle;
 use anyhow::Context;
 use clap::Parser;
-use futures_util::future::{select, Either};
+use tokio::signal::unix::{signal, SignalKind};
 
-use crate::config::DatabaseArgs;
+use crate::config::{DatabaseArgs, Signals};
 use crate::graphql::{GraphqlArgs, GraphqlServer};
 use crate::rest::{RestArgs, RestServer};
 
@@ -79,12 +81,12 @@ pub async fn run(args: StackArgs) -> anyhow::Result<()> {
     rest_args.bind = args.rest_bind.clone();
     rest_args.workers = args.workers;
     rest_args.api_token = args.api_token.clone();
-    let rest = RestServer::build(&rest_args, rest_listener)?;
+    let rest = RestServer::build_with(&rest_args, rest_listener, Signals::Ignore)?;
 
     let mut graphql_args = GraphqlArgs::for_rest_url(&rest_url);
     graphql_args.bind = args.graphql_bind.clone();
     graphql_args.workers = args.workers;
-    let graphql = GraphqlServer::build(&graphql_args, graphql_listener)?;
+    let graphql = GraphqlServer::build_with(&graphql_args, graphql_listener, Signals::Ignore)?;
     tracing::info!(
         rest = %rest_url,
         graphiql = %format!("{graphql_url}/graphql"),
@@ -92,23 +94,44 @@ pub async fn run(args: StackArgs) -> anyhow::Result<()> {
     );
 
     let (rest_handle, graphql_handle) = (rest.handle(), graphql.handle());
-    let rest_task = actix_rt::spawn(rest.run());
-    let graphql_task = actix_rt::spawn(graphql.run());
-    let (first, second) = match select(rest_task, graphql_task).await {
-        Either::Left((rest_done, graphql_task)) => {
+    let mut rest_task = actix_rt::spawn(rest.run());
+    let mut graphql_task = actix_rt::spawn(graphql.run());
+    let mut sigterm = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
+    let (rest_done, graphql_done) = tokio::select! {
+        _ = sigterm.recv() => stop_in_order(&graphql_handle, &rest_handle, "SIGTERM", rest_task, graphql_task).await,
+        _ = tokio::signal::ctrl_c() => stop_in_order(&graphql_handle, &rest_handle, "SIGINT", rest_task, graphql_task).await,
+        done = &mut rest_task => {
             graphql_handle.stop(true).await;
-            (rest_done, graphql_task.await)
+            (done, graphql_task.await)
         }
-        Either::Right((graphql_done, rest_task)) => {
+        done = &mut graphql_task => {
             rest_handle.stop(true).await;
-            (graphql_done, rest_task.await)
+            (rest_task.await, done)
         }
     };
-    for done in [first, second] {
+    for done in [rest_done, graphql_done] {
         done.context("server task panicked")??;
     }
     tracing::info!("stack stopped");
     Ok(())
+}
+
+type ServerTask = actix_rt::task::JoinHandle<std::io::Result<()>>;
+type Finished = Result<std::io::Result<()>, actix_rt::task::JoinError>;
+
+/// Stops GraphQL (letting its requests finish against a still-running REST API), then REST.
+async fn stop_in_order(
+    graphql: &ServerHandle,
+    rest: &ServerHandle,
+    signal: &str,
+    rest_task: ServerTask,
+    graphql_task: ServerTask,
+) -> (Finished, Finished) {
+    tracing::info!(signal, "stopping: GraphQL first, then the REST API");
+    graphql.stop(true).await;
+    let graphql_done = graphql_task.await;
+    rest.stop(true).await;
+    (rest_task.await, graphql_done)
 }
 
 #[cfg(test)]

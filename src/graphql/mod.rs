@@ -28,7 +28,7 @@ use actix_web::{web, App, HttpServer};
 use anyhow::Context;
 use clap::Parser;
 
-use crate::config::{parse_bytes, parse_duration};
+use crate::config::{parse_bytes, parse_duration, Signals};
 use crate::metrics::Metrics;
 
 pub use schema::Limits;
@@ -143,6 +143,15 @@ impl GraphqlServer {
     /// Builds the schema (once) and the server on `listener`. Each worker starts its own REST
     /// client. Nothing is served until [`Self::run`] is awaited (or the server is spawned).
     pub fn build(args: &GraphqlArgs, listener: TcpListener) -> anyhow::Result<Self> {
+        Self::build_with(args, listener, Signals::Handle)
+    }
+
+    /// [`Self::build`], choosing whether the server stops by itself on SIGTERM/SIGINT.
+    pub fn build_with(
+        args: &GraphqlArgs,
+        listener: TcpListener,
+        signals: Signals,
+    ) -> anyhow::Result<Self> {
         let port = listener.local_addr()?.port();
         let http_metrics = web::Data::new(Metrics::new());
         let graphql_metrics = metrics::GraphqlMetrics::register(http_metrics.registry())?;
@@ -174,6 +183,9 @@ impl GraphqlServer {
         .shutdown_timeout(args.shutdown_timeout.as_secs());
         if let Some(workers) = args.workers {
             server = server.workers(workers.max(1));
+        }
+        if signals == Signals::Ignore {
+            server = server.disable_signals();
         }
         tracing::info!(
             rest_url = %args.rest_url,

@@ -25,7 +25,7 @@ use anyhow::Context;
 use clap::Parser;
 use prometheus::IntGauge;
 
-use crate::config::{parse_bytes, parse_duration, DatabaseArgs};
+use crate::config::{parse_bytes, parse_duration, DatabaseArgs, Signals};
 use crate::db::Store;
 use crate::metrics::Metrics;
 
@@ -142,6 +142,15 @@ impl RestServer {
     /// Opens the store and builds the server on `listener`. Nothing is served until [`Self::run`]
     /// is awaited (or the server is spawned).
     pub fn build(args: &RestArgs, listener: TcpListener) -> anyhow::Result<Self> {
+        Self::build_with(args, listener, Signals::Handle)
+    }
+
+    /// [`Self::build`], choosing whether the server stops by itself on SIGTERM/SIGINT.
+    pub fn build_with(
+        args: &RestArgs,
+        listener: TcpListener,
+        signals: Signals,
+    ) -> anyhow::Result<Self> {
         let path = args.db.path();
         let store = Store::open(&path, args.read_connections)?;
         let port = listener.local_addr()?.port();
@@ -169,6 +178,9 @@ impl RestServer {
         .shutdown_timeout(args.shutdown_timeout.as_secs());
         if let Some(workers) = args.workers {
             server = server.workers(workers.max(1));
+        }
+        if signals == Signals::Ignore {
+            server = server.disable_signals();
         }
         tracing::info!(
             database = %path.display(),
