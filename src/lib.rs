@@ -2,7 +2,8 @@
 //!
 //! One binary that runs a blog-articles service stack: a REST API over SQLite, a GraphQL server in
 //! front of it, and synchronisation between databases. Each role is a subcommand of `articles`
-//! and runs as its own process; all of them share the Diesel models in [`db`].
+//! and runs as its own process (`serve` is the one exception: REST and GraphQL together, for a
+//! first run); the roles that own a database share the Diesel models in [`db`].
 //!
 //! # Layout
 //!
