@@ -4,6 +4,7 @@
 use clap::{Parser, Subcommand};
 
 use crate::rest::RestArgs;
+use crate::sync::{SyncArgs, VerifyArgs};
 
 /// Blog articles service stack: REST API, GraphQL gateway and database sync in one binary.
 ///
@@ -20,6 +21,10 @@ pub struct Cli {
 pub enum Command {
     /// Serve the REST API over the SQLite database (default 127.0.0.1:5000).
     ServeRest(RestArgs),
+    /// Make a SQLite file or a REST API a replica of a source database's articles.
+    Sync(SyncArgs),
+    /// Compare the articles of two SQLite databases (exit status 1 when they differ).
+    Verify(VerifyArgs),
 }
 
 impl Command {
@@ -27,6 +32,8 @@ impl Command {
     pub async fn run(self) -> anyhow::Result<()> {
         match self {
             Self::ServeRest(args) => crate::rest::run(args).await,
+            Self::Sync(args) => crate::sync::run(args).await,
+            Self::Verify(args) => crate::sync::verify::run(args),
         }
     }
 }

@@ -11,6 +11,8 @@
 //! - [`config`]: argument groups shared by several roles (database, sizes, durations).
 //! - [`db`]: schema, models, queries, the SQLite pool and the single writer. All SQL lives here.
 //! - [`rest`]: `serve-rest`, the REST API (actix-web).
+//! - [`sync`]: `sync` and `verify`, replicating a source database into a SQLite file or the REST
+//!   API, and checking the result.
 //! - [`error`]: the HTTP error type and its one mapping to status codes and the JSON envelope.
 //! - [`metrics`]: the Prometheus registry, request middleware and `/metrics`.
 //! - [`telemetry`]: tracing set-up.
@@ -24,4 +26,5 @@ pub mod db;
 pub mod error;
 pub mod metrics;
 pub mod rest;
+pub mod sync;
 pub mod telemetry;
