@@ -33,8 +33,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Args;
+use futures_util::future::{FutureExt, LocalBoxFuture};
+use futures_util::stream::{FuturesOrdered, StreamExt};
 
 use crate::config::parse_duration;
+use crate::db::bulk::BulkOutcome;
 use crate::db::sync_state::SourceDb;
 
 pub use plan::{plan_batch, BatchPlan};
@@ -48,6 +51,8 @@ pub const MAX_BATCH_ROWS: usize = 5000;
 /// A batch stops growing once it holds this much title and content text. JSON escaping at most
 /// sextuples text, so a batch stays under the API's 64 MiB body limit.
 pub const MAX_BATCH_BYTES: usize = 8 << 20;
+/// Bulk requests a REST API sync keeps in flight (the API parses one while it writes another).
+pub const REQUESTS_IN_FLIGHT: usize = 3;
 /// Rejected rows named one by one in the log per pass; the rest are only counted.
 const REJECTED_LOGGED: usize = 20;
 
@@ -184,22 +189,23 @@ impl SyncPass {
         self.complete
     }
 
-    /// Syncs the next id range: reads up to a batch of the source and of the state after the last
-    /// range done, keeps the ids both cover, applies the difference in one transaction.
-    pub async fn step(
+    /// Plans the next id range without applying it: reads up to a batch of the source and of
+    /// the state after the last range planned, keeps the ids both cover, and merges them.
+    /// `None` once the pass is complete.
+    pub fn plan_next(
         &mut self,
         source: &mut SourceDb,
         destination: &mut Destination,
         options: &SyncOptions,
-    ) -> anyhow::Result<StepOutcome> {
+    ) -> anyhow::Result<Option<PlannedBatch>> {
         if self.complete {
-            return Ok(StepOutcome::default());
+            return Ok(None);
         }
         let limit = options.batch_rows.max(1);
         let mut page = source.page(self.after, limit, options.batch_bytes)?;
         let mut state = destination.state_page(self.after, limit as i64)?;
         let state_truncated = state.len() >= limit;
-        // The range this step covers ends where the first truncated side ends.
+        // The range ends where the first truncated side ends.
         let through = [
             page.truncated
                 .then(|| page.rows.last().map(|r| r.id))
@@ -215,37 +221,67 @@ impl SyncPass {
             page.rows.retain(|r| r.id <= through);
             state.retain(|e| e.id <= through);
         }
-        let plan = plan_batch(page.rows, &state, options.delete);
+        match through {
+            Some(id) => self.after = id,
+            None => self.complete = true,
+        }
+        Ok(Some(PlannedBatch {
+            plan: plan_batch(page.rows, &state, options.delete),
+            done_through: through,
+        }))
+    }
+
+    /// Counts a planned batch once it is applied (`applied: None` for a dry run or an empty plan).
+    fn finish(&mut self, batch: PlannedBatch, applied: Option<BulkOutcome>) -> StepOutcome {
+        let plan = batch.plan;
         let mut counts = Counts {
             unchanged: plan.unchanged,
             skipped: plan.rejected.len() as u64,
             ..Counts::default()
         };
-        if options.dry_run {
-            counts.inserted = plan.insert.len() as u64;
-            counts.updated = plan.update.len() as u64;
-            counts.deleted = plan.delete.len() as u64;
-        } else if !plan.is_empty() {
-            let applied = destination.apply(&plan).await?;
-            counts.inserted = applied.inserted;
-            counts.updated = applied.updated;
-            counts.deleted = applied.deleted;
-            counts.unchanged += applied.unchanged;
+        match applied {
+            Some(applied) => {
+                counts.inserted = applied.inserted;
+                counts.updated = applied.updated;
+                counts.deleted = applied.deleted;
+                counts.unchanged += applied.unchanged;
+            }
+            None => {
+                counts.inserted = plan.insert.len() as u64;
+                counts.updated = plan.update.len() as u64;
+                counts.deleted = plan.delete.len() as u64;
+            }
         }
         self.totals.add(counts);
-        match through {
-            Some(id) => self.after = id,
-            None => self.complete = true,
-        }
-        Ok(StepOutcome {
+        StepOutcome {
             counts,
             plan,
-            done_through: through,
-        })
+            done_through: batch.done_through,
+        }
+    }
+
+    /// Syncs the next id range: plans it ([`Self::plan_next`]) and applies it in one
+    /// transaction (one bulk request for a REST API).
+    pub async fn step(
+        &mut self,
+        source: &mut SourceDb,
+        destination: &mut Destination,
+        options: &SyncOptions,
+    ) -> anyhow::Result<StepOutcome> {
+        let Some(batch) = self.plan_next(source, destination, options)? else {
+            return Ok(StepOutcome::default());
+        };
+        let applied = if options.dry_run || batch.plan.is_empty() {
+            None
+        } else {
+            Some(destination.apply(&batch.plan).await?)
+        };
+        Ok(self.finish(batch, applied))
     }
 
     /// Runs steps until the pass is complete or `stop` is raised (then it returns early, after a
-    /// whole batch). Reports progress and logs rejected rows.
+    /// whole batch). For a REST API, up to [`REQUESTS_IN_FLIGHT`] batches are sent at once.
+    /// Reports progress and logs rejected rows.
     pub async fn run(
         &mut self,
         source: &mut SourceDb,
@@ -255,11 +291,50 @@ impl SyncPass {
     ) -> anyhow::Result<()> {
         let mut progress = progress::Progress::new(source.id_bounds()?, report.show_progress);
         let mut rejected_logged = 0;
-        while !self.complete {
-            if report.stop.load(Ordering::Relaxed) {
-                break;
-            }
-            let step = self.step(source, destination, options).await?;
+        let mut in_flight = FuturesOrdered::new();
+        let pipelined = !options.dry_run && matches!(destination, Destination::Http { .. });
+        loop {
+            let stopping = report.stop.load(Ordering::Relaxed);
+            let step = if pipelined {
+                // Keep requests in flight while planning the next ranges.
+                while !stopping && in_flight.len() < REQUESTS_IN_FLIGHT {
+                    let Some(batch) = self.plan_next(source, destination, options)? else {
+                        break;
+                    };
+                    let done_through = batch.done_through;
+                    let plan = batch.plan;
+                    let request: InFlight = if plan.is_empty() {
+                        async move { (PlannedBatch { plan, done_through }, None) }.boxed_local()
+                    } else {
+                        let Some(send) = destination.send(plan) else {
+                            anyhow::bail!("only a REST API destination takes batches in flight");
+                        };
+                        async move {
+                            let (plan, result) = send.await;
+                            (PlannedBatch { plan, done_through }, Some(result))
+                        }
+                        .boxed_local()
+                    };
+                    in_flight.push_back(request);
+                }
+                let Some((batch, result)) = in_flight.next().await else {
+                    break;
+                };
+                let applied = match result {
+                    Some(result) => {
+                        let outcome = result?;
+                        destination.record_sent(&batch.plan)?;
+                        Some(outcome)
+                    }
+                    None => None,
+                };
+                self.finish(batch, applied)
+            } else {
+                if stopping || self.complete {
+                    break;
+                }
+                self.step(source, destination, options).await?
+            };
             for rejected in &step.plan.rejected {
                 if rejected_logged < REJECTED_LOGGED {
                     tracing::warn!(id = rejected.id, reason = %rejected.reason, "source row skipped");
@@ -282,6 +357,17 @@ impl SyncPass {
         }
         Ok(())
     }
+}
+
+/// A batch sent to a REST API and its answer (`None`: nothing needed sending).
+type InFlight = LocalBoxFuture<'static, (PlannedBatch, Option<anyhow::Result<BulkOutcome>>)>;
+
+/// A planned id range, not yet applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedBatch {
+    pub plan: BatchPlan,
+    /// Every id up to this one is covered; `None`: the range runs to the end.
+    pub done_through: Option<i64>,
 }
 
 /// How a pass reports: progress display, id listing, and the stop flag it obeys.

@@ -6,7 +6,9 @@
 //! data it describes. Over HTTP it may be older (killed between the API's commit and ours);
 //! the next run then sends those rows again and the API reports them unchanged.
 
+use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -19,6 +21,58 @@ use crate::db::DbConnection;
 
 use super::plan::BatchPlan;
 
+/// The REST API of an HTTP destination and the `Authorization` value to send it.
+pub struct RestApi {
+    client: ApiClient,
+    auth: Option<String>,
+}
+
+impl RestApi {
+    /// Sends `plan` in one `POST /articles/bulk` (one transaction on the server).
+    async fn bulk(&self, plan: &BatchPlan) -> anyhow::Result<BulkOutcome> {
+        let body = BulkBody {
+            upsert: plan
+                .insert
+                .iter()
+                .chain(&plan.update)
+                .map(|(row, _)| BulkRow {
+                    id: row.id.0,
+                    title: row.title.as_str(),
+                    content: &row.content,
+                    created_at: row.created_at.map(Timestamp::to_rfc3339),
+                    updated_at: row.updated_at.map(Timestamp::to_rfc3339),
+                })
+                .collect(),
+            delete: plan.delete.iter().map(|id| id.0).collect(),
+        };
+        let counts = self
+            .client
+            .bulk(&body, self.auth.as_deref())
+            .await
+            .with_context(|| format!("cannot sync to {}", self.client.base_url()))?;
+        Ok(BulkOutcome {
+            inserted: counts.inserted,
+            updated: counts.updated,
+            unchanged: counts.unchanged,
+            deleted: counts.deleted,
+        })
+    }
+}
+
+/// The state entries a plan leaves behind: digests of the rows written, ids deleted.
+fn state_changes(plan: &BatchPlan) -> (Vec<StateEntry>, Vec<i64>) {
+    let entries = plan
+        .insert
+        .iter()
+        .chain(&plan.update)
+        .map(|(row, digest)| StateEntry {
+            id: row.id.0,
+            digest: *digest,
+        })
+        .collect();
+    (entries, plan.delete.iter().map(|id| id.0).collect())
+}
+
 /// A destination: a SQLite database, or a REST API with its local state file.
 pub enum Destination {
     Sqlite {
@@ -26,8 +80,8 @@ pub enum Destination {
         path: PathBuf,
     },
     Http {
-        client: ApiClient,
-        auth: Option<String>,
+        /// Shared with the requests in flight (see [`Destination::send`]).
+        api: Rc<RestApi>,
         state: DbConnection,
         state_path: PathBuf,
     },
@@ -80,10 +134,12 @@ impl Destination {
                 .with_context(|| format!("cannot reset {}", state_path.display()))?;
         }
         Ok(Self::Http {
-            client,
-            auth: token
-                .filter(|t| !t.is_empty())
-                .map(|t| format!("Bearer {t}")),
+            api: Rc::new(RestApi {
+                client,
+                auth: token
+                    .filter(|t| !t.is_empty())
+                    .map(|t| format!("Bearer {t}")),
+            }),
             state,
             state_path: state_path.to_owned(),
         })
@@ -131,7 +187,7 @@ impl Destination {
     pub fn describe(&self) -> String {
         match self {
             Self::Sqlite { path, .. } => path.display().to_string(),
-            Self::Http { client, .. } => client.base_url().to_owned(),
+            Self::Http { api, .. } => api.client.base_url().to_owned(),
             Self::Preview { name, .. } => name.clone(),
         }
     }
@@ -158,69 +214,72 @@ impl Destination {
 
     /// Applies `plan` all or nothing and records it in the state.
     pub async fn apply(&mut self, plan: &BatchPlan) -> anyhow::Result<BulkOutcome> {
-        let rows: Vec<_> = plan.insert.iter().chain(&plan.update).collect();
-        let entries: Vec<StateEntry> = rows
-            .iter()
-            .map(|(row, digest)| StateEntry {
-                id: row.id.0,
-                digest: *digest,
-            })
-            .collect();
-        let deleted: Vec<i64> = plan.delete.iter().map(|id| id.0).collect();
         match self {
             Self::Sqlite { conn, path } => {
+                let (entries, deleted) = state_changes(plan);
+                // Rows the state does not know take the fast path (no read first); changed
+                // rows and deletes go through bulk::apply, which reports what really changed.
                 let changes = BulkChanges::new(
-                    rows.iter().map(|(row, _)| row.clone()).collect(),
+                    plan.update.iter().map(|(row, _)| row.clone()).collect(),
                     plan.delete.clone(),
                 )?;
                 let now = Timestamp::now();
                 conn.immediate_transaction(|conn| {
-                    let outcome = bulk::apply(conn, &changes, now)?;
+                    let inserted = sync_state::put_articles(
+                        conn,
+                        plan.insert.iter().map(|(row, _)| row),
+                        now,
+                    )?;
+                    let mut outcome = bulk::apply(conn, &changes, now)?;
+                    outcome.inserted += inserted as u64;
                     sync_state::state_put(conn, &entries)?;
                     sync_state::state_delete(conn, &deleted)?;
                     Ok::<_, diesel::result::Error>(outcome)
                 })
                 .with_context(|| format!("cannot write to {}", path.display()))
             }
-            Self::Http {
-                client,
-                auth,
-                state,
-                state_path,
-            } => {
-                let body = BulkBody {
-                    upsert: rows
-                        .iter()
-                        .map(|(row, _)| BulkRow {
-                            id: row.id.0,
-                            title: row.title.as_str(),
-                            content: &row.content,
-                            created_at: row.created_at.map(Timestamp::to_rfc3339),
-                            updated_at: row.updated_at.map(Timestamp::to_rfc3339),
-                        })
-                        .collect(),
-                    delete: deleted.clone(),
-                };
-                let counts = client
-                    .bulk(&body, auth.as_deref())
-                    .await
-                    .with_context(|| format!("cannot sync to {}", client.base_url()))?;
-                state
-                    .immediate_transaction(|conn| {
-                        sync_state::state_put(conn, &entries)?;
-                        sync_state::state_delete(conn, &deleted)
-                    })
-                    .with_context(|| format!("cannot write {}", state_path.display()))?;
-                Ok(BulkOutcome {
-                    inserted: counts.inserted,
-                    updated: counts.updated,
-                    unchanged: counts.unchanged,
-                    deleted: counts.deleted,
-                })
+            Self::Http { api, .. } => {
+                let outcome = api.bulk(plan).await?;
+                self.record_sent(plan)?;
+                Ok(outcome)
             }
             Self::Preview { name, .. } => {
                 anyhow::bail!("{name} was opened for a dry run; nothing can be applied")
             }
         }
+    }
+
+    /// For a REST API: a request applying `plan` that can run while more batches are planned
+    /// (its state is recorded by [`Self::record_sent`] once it succeeded). `None` for other
+    /// destinations.
+    pub fn send(
+        &self,
+        plan: BatchPlan,
+    ) -> Option<impl Future<Output = (BatchPlan, anyhow::Result<BulkOutcome>)> + 'static> {
+        let Self::Http { api, .. } = self else {
+            return None;
+        };
+        let api = api.clone();
+        Some(async move {
+            let outcome = api.bulk(&plan).await;
+            (plan, outcome)
+        })
+    }
+
+    /// Records in the state file that the REST API has committed `plan`.
+    pub fn record_sent(&mut self, plan: &BatchPlan) -> anyhow::Result<()> {
+        let Self::Http {
+            state, state_path, ..
+        } = self
+        else {
+            anyhow::bail!("only a REST API destination records sent batches");
+        };
+        let (entries, deleted) = state_changes(plan);
+        state
+            .immediate_transaction(|conn| {
+                sync_state::state_put(conn, &entries)?;
+                sync_state::state_delete(conn, &deleted)
+            })
+            .with_context(|| format!("cannot write {}", state_path.display()))
     }
 }
