@@ -484,15 +484,16 @@ fn killed_sync_converges_on_rerun() {
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
 
+    // A writable connection first: it rolls back what the killed run left half-written.
+    let state = diesel::sql_query("SELECT count(*) AS n FROM sync_state")
+        .get_result::<Count>(&mut open(&p.b))
+        .unwrap()
+        .n;
     let partial = ids_of(&p.b).len();
     assert!(
         partial > 0 && partial < 40_000,
         "kill landed outside the run: {partial} rows"
     );
-    let state = diesel::sql_query("SELECT count(*) AS n FROM sync_state")
-        .get_result::<Count>(&mut open(&p.b))
-        .unwrap()
-        .n;
     assert_eq!(
         state as usize, partial,
         "state and rows disagree after kill -9"

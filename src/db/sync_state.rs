@@ -21,8 +21,10 @@ use super::models::Timestamp;
 use super::schema::sync_state;
 use super::{DbConnection, BUSY_TIMEOUT};
 
-/// Ids bound per `IN (...)` list, well below SQLite's variable limit.
+/// Ids bound per `IN (...)` list or state rows per `INSERT`, well below SQLite's variable limit.
 const IDS_PER_STATEMENT: usize = 1000;
+/// Articles per multi-row `INSERT` (5 variables each).
+const ROWS_PER_STATEMENT: usize = 200;
 
 /// One row of `sync_state`: an article id and the digest of what sync last applied for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Queryable, Insertable)]
@@ -43,9 +45,10 @@ pub fn state_page(conn: &mut DbConnection, after: i64, limit: i64) -> QueryResul
 
 /// Records `entries` (insert or overwrite). Run inside the transaction that applied them.
 pub fn state_put(conn: &mut DbConnection, entries: &[StateEntry]) -> QueryResult<()> {
-    for entry in entries {
+    // Multi-row statements: one prepare per chunk beats one step per row.
+    for chunk in entries.chunks(IDS_PER_STATEMENT) {
         diesel::replace_into(sync_state::table)
-            .values(entry)
+            .values(chunk)
             .execute(conn)?;
     }
     Ok(())
@@ -61,31 +64,84 @@ pub fn state_delete(conn: &mut DbConnection, ids: &[i64]) -> QueryResult<()> {
 
 /// Writes `rows` exactly (insert, or replace a row with the same id), keeping ids and given
 /// timestamps; a missing one is taken from the other, else `now` (as [`super::bulk::apply`] does
-/// for new rows). One cached `INSERT OR REPLACE` per row and no read: the fast path for rows sync
-/// has not written before. Returns how many rows were written.
+/// for new rows). `INSERT OR REPLACE` of many rows at once and no read: the fast path for rows
+/// sync has not written before. Returns how many rows were written.
 pub fn put_articles<'a>(
     conn: &mut DbConnection,
     rows: impl IntoIterator<Item = &'a UpsertRow>,
     now: Timestamp,
 ) -> QueryResult<usize> {
     use super::schema::articles;
-    let mut written = 0;
-    for row in rows {
+    let values = rows.into_iter().map(|row| {
         let created = row.created_at.or(row.updated_at).unwrap_or(now);
         let updated = row.updated_at.or(row.created_at).unwrap_or(now);
-        // REPLACE, not ON CONFLICT DO UPDATE: Diesel caches the prepared statement only for the
-        // former, and `articles` has no triggers or foreign keys that would tell them apart.
+        (
+            articles::id.eq(row.id.0),
+            articles::title.eq(row.title.as_str()),
+            articles::content.eq(row.content.as_str()),
+            articles::created_at.eq(created.naive()),
+            articles::updated_at.eq(updated.naive()),
+        )
+    });
+    let mut written = 0;
+    let mut chunk = Vec::with_capacity(ROWS_PER_STATEMENT);
+    // REPLACE, not ON CONFLICT DO UPDATE: `articles` has no triggers or foreign keys that would
+    // tell them apart, and REPLACE needs no second clause. Multi-row statements: one prepare per
+    // chunk beats one step per row.
+    for value in values {
+        chunk.push(value);
+        if chunk.len() == ROWS_PER_STATEMENT {
+            written += diesel::replace_into(articles::table)
+                .values(std::mem::take(&mut chunk))
+                .execute(conn)?;
+            chunk.reserve(ROWS_PER_STATEMENT);
+        }
+    }
+    if !chunk.is_empty() {
         written += diesel::replace_into(articles::table)
-            .values((
-                articles::id.eq(row.id.0),
-                articles::title.eq(row.title.as_str()),
-                articles::content.eq(&row.content),
-                articles::created_at.eq(created.naive()),
-                articles::updated_at.eq(updated.naive()),
-            ))
+            .values(chunk)
             .execute(conn)?;
     }
     Ok(written)
+}
+
+/// Page cache of a destination while sync writes to it: a whole batch fits, so SQLite does not
+/// spill dirty pages to the WAL in the middle of a transaction (the default is 2 MiB).
+const DESTINATION_CACHE_KIB: u32 = 48 * 1024;
+
+/// Tunes a destination connection for batches of thousands of rows. Durability and crash safety
+/// are unchanged (journal mode and `synchronous` stay as [`super::connect`] set them).
+pub fn prepare_destination(conn: &mut DbConnection) -> QueryResult<()> {
+    conn.batch_execute(&format!("PRAGMA cache_size = -{DESTINATION_CACHE_KIB};"))
+}
+
+/// Switches an empty destination to a rollback journal for a first bulk load, so every page is
+/// written once instead of to the WAL and again at each checkpoint. A rollback journal is just as
+/// atomic (a killed run leaves a hot journal that the next connection rolls back). Returns
+/// whether the switch happened: SQLite refuses it while another connection has the database
+/// open, and then the load simply stays in WAL mode. [`end_bulk_load`] switches back.
+pub fn begin_bulk_load(conn: &mut DbConnection) -> QueryResult<bool> {
+    #[derive(QueryableByName)]
+    struct Mode {
+        #[diesel(sql_type = Text)]
+        journal_mode: String,
+    }
+    let mode = diesel::sql_query("PRAGMA journal_mode = DELETE").get_result::<Mode>(conn)?;
+    Ok(mode.journal_mode.eq_ignore_ascii_case("delete"))
+}
+
+/// Back to WAL after [`begin_bulk_load`] (what [`super::connect`] sets for every role).
+pub fn end_bulk_load(conn: &mut DbConnection) -> QueryResult<()> {
+    conn.batch_execute("PRAGMA journal_mode = WAL;")
+}
+
+/// Whether the destination has no articles at all (a first load).
+pub fn articles_empty(conn: &mut DbConnection) -> QueryResult<bool> {
+    use super::schema::articles;
+    diesel::select(diesel::dsl::not(diesel::dsl::exists(
+        articles::table.select(articles::id),
+    )))
+    .get_result(conn)
 }
 
 /// Number of ids sync manages.

@@ -45,12 +45,16 @@ pub use progress::Counts;
 pub use target::Destination;
 pub use verify::VerifyArgs;
 
-/// Most rows read from the source per batch (and most deletes), so that one batch always fits one
-/// `POST /articles/bulk` (10,000 rows).
+/// Most rows read from the source per batch for a REST API (and most deletes), so that one batch
+/// always fits one `POST /articles/bulk` (10,000 rows).
 pub const MAX_BATCH_ROWS: usize = 5000;
-/// A batch stops growing once it holds this much title and content text. JSON escaping at most
-/// sextuples text, so a batch stays under the API's 64 MiB body limit.
+/// A REST API batch stops growing once it holds this much title and content text. JSON escaping
+/// at most sextuples text, so a batch stays under the API's 64 MiB body limit.
 pub const MAX_BATCH_BYTES: usize = 8 << 20;
+/// Most rows per batch (one transaction) for a SQLite destination: fewer, larger commits.
+pub const MAX_SQLITE_BATCH_ROWS: usize = 50_000;
+/// A SQLite batch stops growing at this much text (bounds memory: a batch is held in full).
+pub const MAX_SQLITE_BATCH_BYTES: usize = 32 << 20;
 /// Bulk requests a REST API sync keeps in flight (the API parses one while it writes another).
 pub const REQUESTS_IN_FLIGHT: usize = 3;
 /// Rejected rows named one by one in the log per pass; the rest are only counted.
@@ -113,9 +117,10 @@ pub struct SyncArgs {
     #[arg(long)]
     pub rescan: bool,
 
-    /// Source rows per batch (one transaction, or one bulk request).
-    #[arg(long, default_value_t = MAX_BATCH_ROWS, value_parser = parse_batch_size, value_name = "ROWS")]
-    pub batch_size: usize,
+    /// Source rows per batch: one transaction (at most 50000, default 50000, and 32 MiB of text)
+    /// or one bulk request (at most 5000, the default, and 8 MiB of text).
+    #[arg(long, value_parser = parse_batch_size, value_name = "ROWS")]
+    pub batch_size: Option<usize>,
 
     /// Timeout of one request to a REST API destination.
     #[arg(long, default_value = "60s", value_parser = parse_duration, value_name = "DURATION")]
@@ -125,8 +130,8 @@ pub struct SyncArgs {
 fn parse_batch_size(raw: &str) -> Result<usize, String> {
     raw.parse::<usize>()
         .ok()
-        .filter(|n| (1..=MAX_BATCH_ROWS).contains(n))
-        .ok_or_else(|| format!("must be an integer from 1 to {MAX_BATCH_ROWS}"))
+        .filter(|n| (1..=MAX_SQLITE_BATCH_ROWS).contains(n))
+        .ok_or_else(|| format!("must be an integer from 1 to {MAX_SQLITE_BATCH_ROWS}"))
 }
 
 /// How a pass behaves.
@@ -466,11 +471,23 @@ pub async fn run(args: SyncArgs) -> anyhow::Result<()> {
     }
     let mut source = SourceDb::open(&args.from)?;
     let mut destination = open_destination(&args)?;
+    let (max_rows, batch_bytes) = if is_url(&args.to) {
+        (MAX_BATCH_ROWS, MAX_BATCH_BYTES)
+    } else {
+        (MAX_SQLITE_BATCH_ROWS, MAX_SQLITE_BATCH_BYTES)
+    };
+    let batch_rows = args.batch_size.unwrap_or(max_rows);
+    if batch_rows > max_rows {
+        anyhow::bail!(
+            "--batch-size {batch_rows} is too large for {}: at most {max_rows}",
+            args.to
+        );
+    }
     let options = SyncOptions {
         delete: !args.no_delete,
         dry_run: args.dry_run,
-        batch_rows: args.batch_size,
-        batch_bytes: MAX_BATCH_BYTES,
+        batch_rows,
+        batch_bytes,
     };
     let stop = Arc::new(AtomicBool::new(false));
     let wake = Arc::new(tokio::sync::Notify::new());
@@ -489,6 +506,7 @@ pub async fn run(args: SyncArgs) -> anyhow::Result<()> {
         };
         pass.run(&mut source, &mut destination, &options, &mut report)
             .await?;
+        destination.finish_pass()?;
         let counts = pass.totals;
         if first || counts.changed() > 0 || counts.skipped > 0 || !args.watch {
             let verb = if args.dry_run {

@@ -78,6 +78,8 @@ pub enum Destination {
     Sqlite {
         conn: DbConnection,
         path: PathBuf,
+        /// In rollback-journal mode for a first load (see [`Destination::finish_pass`]).
+        bulk_load: bool,
     },
     Http {
         /// Shared with the requests in flight (see [`Destination::send`]).
@@ -101,6 +103,8 @@ impl Destination {
     /// first sync compares them all; `rescan` does the same on purpose.
     pub fn open_sqlite(path: &Path, rescan: bool) -> anyhow::Result<Self> {
         let mut conn = crate::db::connect(path)?;
+        sync_state::prepare_destination(&mut conn)
+            .with_context(|| format!("cannot set up {}", path.display()))?;
         let state = sync_state::state_count(&mut conn)
             .with_context(|| format!("cannot read sync state of {}", path.display()))?;
         if rescan || state == 0 {
@@ -113,9 +117,15 @@ impl Destination {
                 );
             }
         }
+        let empty = sync_state::articles_empty(&mut conn)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let bulk_load = empty
+            && sync_state::begin_bulk_load(&mut conn)
+                .with_context(|| format!("cannot set up {}", path.display()))?;
         Ok(Self::Sqlite {
             conn,
             path: path.to_owned(),
+            bulk_load,
         })
     }
 
@@ -183,6 +193,22 @@ impl Destination {
         })
     }
 
+    /// Ends a pass: a first load into an empty SQLite file switches it back to WAL mode.
+    pub fn finish_pass(&mut self) -> anyhow::Result<()> {
+        if let Self::Sqlite {
+            conn,
+            path,
+            bulk_load,
+        } = self
+        {
+            if std::mem::take(bulk_load) {
+                sync_state::end_bulk_load(conn)
+                    .with_context(|| format!("cannot finish writing {}", path.display()))?;
+            }
+        }
+        Ok(())
+    }
+
     /// How the destination is named in messages.
     pub fn describe(&self) -> String {
         match self {
@@ -215,7 +241,7 @@ impl Destination {
     /// Applies `plan` all or nothing and records it in the state.
     pub async fn apply(&mut self, plan: &BatchPlan) -> anyhow::Result<BulkOutcome> {
         match self {
-            Self::Sqlite { conn, path } => {
+            Self::Sqlite { conn, path, .. } => {
                 let (entries, deleted) = state_changes(plan);
                 // Rows the state does not know take the fast path (no read first); changed
                 // rows and deletes go through bulk::apply, which reports what really changed.
