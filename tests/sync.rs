@@ -436,12 +436,30 @@ fn verify_names_differing_ids() {
     assert!(check.status.success(), "{}", stdout(&check));
 }
 
-/// kill -9 in the middle of a large sync leaves the destination consistent (every state entry
-/// matches a committed row), and a rerun converges to the same replica as an uninterrupted run.
+/// kill -9 in the middle of a first load (empty destination, rollback journal) leaves it
+/// consistent, and a rerun converges to the same replica as an uninterrupted run.
 #[test]
-fn killed_sync_converges_on_rerun() {
+fn killed_first_load_converges_on_rerun() {
+    killed_sync_converges_on_rerun(false);
+}
+
+/// kill -9 in the middle of a sync into a destination that already has rows (WAL mode) leaves
+/// it consistent, and a rerun converges to the same replica as an uninterrupted run.
+#[test]
+fn killed_incremental_sync_converges_on_rerun() {
+    killed_sync_converges_on_rerun(true);
+}
+
+/// Kills a 40,000-row sync once it has committed something; checks that every state entry
+/// matches a committed row, then reruns and compares with a clean copy.
+fn killed_sync_converges_on_rerun(destination_has_rows: bool) {
     let p = Paths::new();
     create_large_source(&p.a, 40_000, 600);
+    if destination_has_rows {
+        let seed = p.a.with_file_name("seed.db");
+        create_source(&seed, &[(40_000, "last", "x", None, None)]);
+        sync_ok(&seed, &p.b(), &[]);
+    }
     let mut child = Command::new(BIN)
         .args([
             "sync",
@@ -468,7 +486,7 @@ fn killed_sync_converges_on_rerun() {
         } else {
             0
         };
-        if committed > 0 {
+        if committed > i64::from(destination_has_rows) {
             break;
         }
         assert!(
@@ -491,7 +509,7 @@ fn killed_sync_converges_on_rerun() {
         .n;
     let partial = ids_of(&p.b).len();
     assert!(
-        partial > 0 && partial < 40_000,
+        partial > usize::from(destination_has_rows) && partial < 40_000,
         "kill landed outside the run: {partial} rows"
     );
     assert_eq!(
