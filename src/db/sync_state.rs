@@ -334,7 +334,7 @@ pub struct SourceColumns {
 /// A source row as stored. Timestamps come back as SQLite's text form of whatever was stored
 /// (`2024-01-01 12:00:00.5`, ISO 8601, or a number of seconds); `None` when NULL or the column is
 /// absent.
-#[derive(Debug, Clone, PartialEq, Eq, QueryableByName)]
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, QueryableByName)]
 pub struct RawArticle {
     #[diesel(sql_type = BigInt)]
     pub id: i64,
@@ -355,6 +355,15 @@ impl RawArticle {
     }
 }
 
+/// The SQL types of [`RawArticle`]'s columns, in order.
+type RawArticleSql = (
+    BigInt,
+    Nullable<Text>,
+    Nullable<Text>,
+    Nullable<Text>,
+    Nullable<Text>,
+);
+
 /// One page of a source: rows in id order and whether more may follow it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SourcePage {
@@ -368,7 +377,7 @@ pub struct SourceDb {
     conn: DbConnection,
     path: PathBuf,
     columns: SourceColumns,
-    page_sql: String,
+    page_sql: [String; 2],
 }
 
 fn quote_ident(name: &str) -> String {
@@ -458,16 +467,19 @@ impl SourceDb {
                 format!("CAST({} AS TEXT)", quote_ident(c))
             })
         };
-        let page_sql = format!(
-            "SELECT {id} AS id, CAST({title} AS TEXT) AS title, CAST({content} AS TEXT) AS content, \
-             {created} AS created_at, {updated} AS updated_at \
-             FROM articles WHERE {id} > ? ORDER BY {id} LIMIT ?",
-            id = quote_ident(&columns.id),
-            title = quote_ident(&columns.title),
-            content = quote_ident(&columns.content),
-            created = stamp(&columns.created_at),
-            updated = stamp(&columns.updated_at),
-        );
+        // Split around the two bound values (`id > ?`, `LIMIT ?`), see [`Self::page`].
+        let page_sql = [
+            format!(
+                "SELECT {id} AS id, CAST({title} AS TEXT) AS title, CAST({content} AS TEXT) AS content, \
+                 {created} AS created_at, {updated} AS updated_at FROM articles WHERE {id} > ",
+                id = quote_ident(&columns.id),
+                title = quote_ident(&columns.title),
+                content = quote_ident(&columns.content),
+                created = stamp(&columns.created_at),
+                updated = stamp(&columns.updated_at),
+            ),
+            format!(" ORDER BY {} LIMIT ", quote_ident(&columns.id)),
+        ];
         Ok(Self {
             conn,
             path: path.to_owned(),
@@ -502,8 +514,10 @@ impl SourceDb {
         let mut page = SourcePage::default();
         let mut bytes = 0;
         let result = (|| -> QueryResult<()> {
-            let rows = diesel::sql_query(&self.page_sql)
+            // A typed literal, not `sql_query`: rows decode by position, not by column name.
+            let rows = diesel::dsl::sql::<RawArticleSql>(&self.page_sql[0])
                 .bind::<BigInt, _>(after)
+                .sql(&self.page_sql[1])
                 .bind::<BigInt, _>(i64::try_from(max_rows).unwrap_or(i64::MAX))
                 .load_iter::<RawArticle, DefaultLoadingMode>(&mut self.conn)?;
             for row in rows {
