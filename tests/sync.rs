@@ -468,7 +468,7 @@ fn killed_sync_converges_on_rerun(destination_has_rows: bool) {
             "--to",
             &p.b(),
             "--batch-size",
-            "500",
+            "200",
         ])
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
@@ -479,8 +479,11 @@ fn killed_sync_converges_on_rerun(destination_has_rows: bool) {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let committed = if p.b.exists() {
+            // Wait for the writer's locks rather than read nothing.
+            let mut conn = open(&p.b);
+            let _ = conn.batch_execute("PRAGMA busy_timeout = 2000");
             diesel::sql_query("SELECT count(*) AS n FROM sync_state")
-                .get_result::<Count>(&mut open(&p.b))
+                .get_result::<Count>(&mut conn)
                 .map(|c| c.n)
                 .unwrap_or(0)
         } else {
