@@ -137,8 +137,7 @@ impl Paths {
     }
 }
 
-/// A first sync copies every row with its id, text and timestamps (in any of the source's
-/// formats), and verify then says equal.
+/// A first sync copies every row with its id, text and timestamps, whatever their source format.
 #[test]
 fn fresh_copy_keeps_ids_text_and_timestamps() {
     let p = Paths::new();
@@ -188,8 +187,7 @@ fn fresh_copy_keeps_ids_text_and_timestamps() {
     assert!(verify(&p.a, &p.b).status.success());
 }
 
-/// Inserts, updates (including a content change that keeps updated_at) and deletes in the
-/// source all reach the destination; a second run then applies nothing.
+/// Inserts, updates (even with updated_at unchanged) and deletes arrive; a rerun applies nothing.
 #[test]
 fn changes_in_source_reach_destination_and_rerun_applies_nothing() {
     let p = Paths::new();
@@ -227,7 +225,7 @@ fn changes_in_source_reach_destination_and_rerun_applies_nothing() {
     );
 }
 
-/// --no-delete keeps destination rows whose id left the source; a later plain sync deletes them.
+/// --no-delete keeps rows that left the source; a later plain sync deletes them.
 #[test]
 fn no_delete_keeps_vanished_rows() {
     let p = Paths::new();
@@ -247,8 +245,7 @@ fn no_delete_keeps_vanished_rows() {
     assert_eq!(ids_of(&p.b), [1]);
 }
 
-/// A dry run prints the counts (and, verbose, the ids) and writes nothing: no destination file
-/// is created, an existing one keeps its bytes.
+/// A dry run prints counts and (verbose) ids, and neither creates nor changes the destination.
 #[test]
 fn dry_run_writes_nothing() {
     let p = Paths::new();
@@ -299,8 +296,7 @@ fn source_is_never_written() {
     );
 }
 
-/// Missing file, not a database, no `articles` table and a missing column each fail with one
-/// `error:` line naming the problem, and create no destination.
+/// Missing file, not a database, no table, missing column: one `error:` line and exit 1 each.
 #[test]
 fn bad_sources_fail_with_one_clear_line() {
     let p = Paths::new();
@@ -337,8 +333,7 @@ fn bad_sources_fail_with_one_clear_line() {
     }
 }
 
-/// Text that trips naive code (unicode, emoji, quotes, SQL, control characters, 100 KB) arrives
-/// byte for byte.
+/// Unicode, emoji, quotes, SQL, control characters and 100 KB contents arrive byte for byte.
 #[test]
 fn tricky_text_round_trips_exactly() {
     let p = Paths::new();
@@ -379,8 +374,7 @@ fn tricky_text_round_trips_exactly() {
     assert!(verify(&p.a, &p.b).status.success());
 }
 
-/// A destination with rows sync did not write (no sync state) becomes an exact replica: its
-/// extra rows are deleted and differing ones overwritten.
+/// A destination filled by someone else (no sync state) becomes an exact replica.
 #[test]
 fn foreign_rows_in_destination_are_reconciled() {
     let p = Paths::new();
@@ -436,15 +430,13 @@ fn verify_names_differing_ids() {
     assert!(check.status.success(), "{}", stdout(&check));
 }
 
-/// kill -9 in the middle of a first load (empty destination, rollback journal) leaves it
-/// consistent, and a rerun converges to the same replica as an uninterrupted run.
+/// kill -9 during a first load (rollback journal) leaves B consistent; a rerun converges.
 #[test]
 fn killed_first_load_converges_on_rerun() {
     killed_sync_converges_on_rerun(false);
 }
 
-/// kill -9 in the middle of a sync into a destination that already has rows (WAL mode) leaves
-/// it consistent, and a rerun converges to the same replica as an uninterrupted run.
+/// kill -9 during a sync into a B that has rows (WAL) leaves B consistent; a rerun converges.
 #[test]
 fn killed_incremental_sync_converges_on_rerun() {
     killed_sync_converges_on_rerun(true);
@@ -538,8 +530,7 @@ struct Count {
     n: i64,
 }
 
-/// Through the REST API with the right token, the API's database becomes the replica and a
-/// second run sends nothing; without the token the API refuses (401) and sync fails in one line.
+/// Through the REST API: 401 without the token (one error line), a replica with it, then no-ops.
 #[actix_web::test]
 async fn sync_through_rest_api_with_and_without_token() {
     let app = common::spawn_rest_with(|args| args.api_token = Some("s3cret".into())).await;
