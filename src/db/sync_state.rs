@@ -167,17 +167,14 @@ pub fn state_clear(conn: &mut DbConnection) -> QueryResult<usize> {
 
 /// Opens an existing database read-only (`mode=ro`, `query_only`): dry runs read a destination
 /// or state file this way and never create or migrate anything.
-pub fn open_read_only(path: &Path) -> Result<DbConnection, SourceError> {
-    let mut conn =
-        DbConnection::establish(&read_only_uri(path)).map_err(|e| SourceError::Open {
-            path: path.to_owned(),
-            message: e.to_string(),
-        })?;
+pub fn open_read_only(path: &Path, role: &'static str) -> Result<DbConnection, SourceError> {
+    let mut conn = open_read_only_raw(path, role)?;
     conn.batch_execute(&format!(
         "PRAGMA query_only = ON; PRAGMA busy_timeout = {};",
         BUSY_TIMEOUT.as_millis()
     ))
     .map_err(|source| SourceError::Read {
+        role,
         path: path.to_owned(),
         source,
     })?;
@@ -297,25 +294,31 @@ pub fn open_state_file(path: &Path, destination: &str) -> Result<DbConnection, S
     Ok(conn)
 }
 
-/// Why a source database cannot be read.
+/// Why a database cannot be read. `role` names it in the message ("source", "destination").
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
-    #[error("source {0} does not exist")]
-    Missing(PathBuf),
-    #[error("cannot open source {path}: {message}")]
-    Open { path: PathBuf, message: String },
-    #[error("source {path} has no `articles` table")]
-    NoTable { path: PathBuf },
+    #[error("{role} {path} does not exist")]
+    Missing { role: &'static str, path: PathBuf },
+    #[error("cannot open {role} {path}: {message}")]
+    Open {
+        role: &'static str,
+        path: PathBuf,
+        message: String,
+    },
+    #[error("{role} {path} has no `articles` table")]
+    NoTable { role: &'static str, path: PathBuf },
     #[error(
-        "source {path}: table `articles` has no column {}; it needs id, title and content",
+        "{role} {path}: table `articles` has no column {}; it needs id, title and content",
         .missing.join(", ")
     )]
     MissingColumns {
+        role: &'static str,
         path: PathBuf,
         missing: Vec<&'static str>,
     },
-    #[error("cannot read source {path}: {source}")]
+    #[error("cannot read {role} {path}: {source}")]
     Read {
+        role: &'static str,
         path: PathBuf,
         source: diesel::result::Error,
     },
@@ -375,6 +378,7 @@ pub struct SourcePage {
 /// A database holding an `articles` table, opened read-only.
 pub struct SourceDb {
     conn: DbConnection,
+    role: &'static str,
     path: PathBuf,
     columns: SourceColumns,
     page_sql: [String; 2],
@@ -382,6 +386,15 @@ pub struct SourceDb {
 
 fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// A read-only connection to `path`, nothing checked yet.
+fn open_read_only_raw(path: &Path, role: &'static str) -> Result<DbConnection, SourceError> {
+    DbConnection::establish(&read_only_uri(path)).map_err(|e| SourceError::Open {
+        role,
+        path: path.to_owned(),
+        message: e.to_string(),
+    })
 }
 
 /// `file:` URI for `path` opened read-only (`%`, `?` and `#` escaped).
@@ -400,17 +413,23 @@ fn read_only_uri(path: &Path) -> String {
 }
 
 impl SourceDb {
-    /// Opens `path` read-only and checks that it holds `articles` with id, title and content.
+    /// Opens the source `path` read-only and checks that it holds `articles` with id, title and
+    /// content.
     pub fn open(path: &Path) -> Result<Self, SourceError> {
+        Self::open_as(path, "source")
+    }
+
+    /// Like [`Self::open`], naming the database `role` in errors (verify reads destinations too).
+    pub fn open_as(path: &Path, role: &'static str) -> Result<Self, SourceError> {
         if !path.exists() {
-            return Err(SourceError::Missing(path.to_owned()));
-        }
-        let mut conn =
-            DbConnection::establish(&read_only_uri(path)).map_err(|e| SourceError::Open {
+            return Err(SourceError::Missing {
+                role,
                 path: path.to_owned(),
-                message: e.to_string(),
-            })?;
+            });
+        }
+        let mut conn = open_read_only_raw(path, role)?;
         let read = |source| SourceError::Read {
+            role,
             path: path.to_owned(),
             source,
         };
@@ -434,6 +453,7 @@ impl SourceDb {
                 .collect();
         if names.is_empty() {
             return Err(SourceError::NoTable {
+                role,
                 path: path.to_owned(),
             });
         }
@@ -451,6 +471,7 @@ impl SourceDb {
             .collect();
         let (Some(id), Some(title), Some(content)) = (id, title, content) else {
             return Err(SourceError::MissingColumns {
+                role,
                 path: path.to_owned(),
                 missing,
             });
@@ -482,6 +503,7 @@ impl SourceDb {
         ];
         Ok(Self {
             conn,
+            role,
             path: path.to_owned(),
             columns,
             page_sql,
@@ -498,6 +520,7 @@ impl SourceDb {
 
     fn read_error(&self, source: diesel::result::Error) -> SourceError {
         SourceError::Read {
+            role: self.role,
             path: self.path.clone(),
             source,
         }

@@ -165,7 +165,7 @@ impl Destination {
                 name,
             });
         }
-        let mut conn = sync_state::open_read_only(path)?;
+        let mut conn = sync_state::open_read_only(path, "destination")?;
         let present = sync_state::state_present(&mut conn)
             .with_context(|| format!("cannot read sync state of {name}"))?;
         Ok(Self::Preview {
@@ -179,7 +179,7 @@ impl Destination {
     pub fn preview_http(url: &str, state_path: &Path, rescan: bool) -> anyhow::Result<Self> {
         let mut conn = None;
         if state_path.exists() && !rescan {
-            let mut state = sync_state::open_read_only(state_path)?;
+            let mut state = sync_state::open_read_only(state_path, "state file")?;
             if sync_state::state_present(&mut state)
                 .with_context(|| format!("cannot read {}", state_path.display()))?
             {

@@ -145,7 +145,7 @@ pub fn compare(
 /// status 1) when they do not.
 pub fn run(args: VerifyArgs) -> anyhow::Result<()> {
     let mut source = SourceDb::open(&args.from)?;
-    let mut destination = SourceDb::open(&args.to)?;
+    let mut destination = SourceDb::open_as(&args.to, "destination")?;
     let comparison = compare(&mut source, &mut destination, args.show)?;
     let route = format!("{} vs {}", args.from.display(), args.to.display());
     if comparison.equal() {
