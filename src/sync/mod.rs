@@ -83,7 +83,7 @@ pub struct SyncArgs {
     pub api_token: Option<String>,
 
     /// State file of a REST API destination (what was last sent there)
-    /// [default: $XDG_STATE_HOME/articles/sync-<hash of URL>.db].
+    /// [default: $XDG_STATE_HOME/articles/sync-HASH.db, HASH derived from the URL].
     #[arg(long, value_name = "PATH")]
     pub state: Option<PathBuf>,
 
