@@ -701,3 +701,49 @@ async fn steps_cover_the_source_range_by_range() {
     assert_eq!(pass.totals.inserted, 4);
     assert_eq!(ids_of(&p.b), [1, 2, 4, 5]);
 }
+
+/// --watch logs a failed pass (unreachable API), keeps retrying, and still exits 0 on SIGTERM.
+#[test]
+fn watch_survives_failed_passes() {
+    let p = Paths::new();
+    create_source(&p.a, &[(1, "one", "a", None, None)]);
+    let state = p.a.with_file_name("state.db");
+    let mut child = Command::new(BIN)
+        .args([
+            "sync",
+            "--from",
+            &p.a.to_string_lossy(),
+            "--to",
+            "http://127.0.0.1:9",
+            "--state",
+            &state.to_string_lossy(),
+            "--watch",
+            "--interval",
+            "100ms",
+        ])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (lines, rx) = mpsc::channel();
+    let err = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(err).lines().map_while(Result::ok) {
+            let _ = lines.send(line);
+        }
+    });
+    for _ in 0..2 {
+        let line = rx.recv_timeout(Duration::from_secs(30)).unwrap();
+        assert!(
+            line.contains("retrying") && line.contains("unreachable"),
+            "{line}"
+        );
+    }
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = common::wait_timeout(&mut child, Duration::from_secs(30));
+    assert_eq!(status.code(), Some(0));
+}

@@ -504,28 +504,43 @@ pub async fn run(args: SyncArgs) -> anyhow::Result<()> {
             list_ids: args.dry_run && args.verbose,
             stop: stop.clone(),
         };
-        pass.run(&mut source, &mut destination, &options, &mut report)
-            .await?;
-        destination.finish_pass()?;
-        let counts = pass.totals;
-        if first || counts.changed() > 0 || counts.skipped > 0 || !args.watch {
-            let verb = if args.dry_run {
-                "dry run (nothing written)"
-            } else {
-                "sync"
-            };
-            println!("{verb} {route}: {}", counts.summary(started.elapsed()));
-        }
-        first = false;
-        if !args.watch {
-            if counts.skipped > 0 && !args.dry_run {
-                anyhow::bail!(
-                    "{} source rows could not be copied (see the warnings above); everything else is in sync",
-                    counts.skipped
+        let ran = pass
+            .run(&mut source, &mut destination, &options, &mut report)
+            .await;
+        // Back to WAL even after a failed pass.
+        let ran = ran.and(destination.finish_pass());
+        match ran {
+            Ok(()) => {
+                let counts = pass.totals;
+                if first || counts.changed() > 0 || counts.skipped > 0 || !args.watch {
+                    let verb = if args.dry_run {
+                        "dry run (nothing written)"
+                    } else {
+                        "sync"
+                    };
+                    println!("{verb} {route}: {}", counts.summary(started.elapsed()));
+                }
+                if !args.watch {
+                    if counts.skipped > 0 && !args.dry_run {
+                        anyhow::bail!(
+                            "{} source rows could not be copied (see the warnings above); everything else is in sync",
+                            counts.skipped
+                        );
+                    }
+                    return Ok(());
+                }
+            }
+            // A watcher outlives a pass that failed (API restarting, source locked): every
+            // batch is all or nothing, so the next pass simply carries on.
+            Err(error) if args.watch => {
+                tracing::error!(
+                    error = format!("{error:#}"),
+                    "sync pass failed; retrying after --interval"
                 );
             }
-            return Ok(());
+            Err(error) => return Err(error),
         }
+        first = false;
         if stop.load(Ordering::Relaxed) {
             tracing::info!("sync stopped");
             return Ok(());
