@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 use crate::graphql::GraphqlArgs;
 use crate::rest::RestArgs;
 use crate::stack::StackArgs;
+use crate::sync::{SyncArgs, VerifyArgs};
 
 /// Blog articles service stack: REST API, GraphQL gateway and database sync in one binary.
 ///
@@ -26,6 +27,10 @@ pub enum Command {
     ServeGraphql(GraphqlArgs),
     /// Serve the whole stack in one process: REST on :5000 and GraphQL on :8000.
     Serve(StackArgs),
+    /// Make a SQLite file or a REST API a replica of a source database's articles.
+    Sync(SyncArgs),
+    /// Compare the articles of two SQLite databases (exit status 1 when they differ).
+    Verify(VerifyArgs),
 }
 
 impl Command {
@@ -35,6 +40,8 @@ impl Command {
             Self::ServeRest(args) => crate::rest::run(args).await,
             Self::ServeGraphql(args) => crate::graphql::run(args).await,
             Self::Serve(args) => crate::stack::run(args).await,
+            Self::Sync(args) => crate::sync::run(args).await,
+            Self::Verify(args) => crate::sync::verify::run(args),
         }
     }
 }

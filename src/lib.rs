@@ -14,6 +14,8 @@
 //! - [`rest`]: `serve-rest`, the REST API (actix-web).
 //! - [`graphql`]: `serve-graphql`, the GraphQL server (juniper) in front of the REST API.
 //! - [`stack`]: `serve`, the REST API and the GraphQL server in one process (the newcomer's command).
+//! - [`sync`]: `sync` and `verify`, replicating a source database into a SQLite file or the REST
+//!   API, and checking the result.
 //! - [`error`]: the HTTP error type and its one mapping to status codes and the JSON envelope.
 //! - [`metrics`]: the Prometheus registry, request middleware and `/metrics`.
 //! - [`telemetry`]: tracing set-up.
@@ -29,4 +31,5 @@ pub mod graphql;
 pub mod metrics;
 pub mod rest;
 pub mod stack;
+pub mod sync;
 pub mod telemetry;

@@ -14,6 +14,7 @@ pub mod articles;
 pub mod bulk;
 pub mod models;
 pub mod schema;
+pub mod sync_state;
 pub mod writer;
 
 use std::path::{Path, PathBuf};

@@ -19,4 +19,11 @@ diesel::table! {
     }
 }
 
-diesel::allow_tables_to_appear_in_same_query!(articles, idempotency_keys,);
+diesel::table! {
+    sync_state (id) {
+        id -> BigInt,
+        digest -> BigInt,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(articles, idempotency_keys, sync_state,);

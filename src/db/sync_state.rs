@@ -1,0 +1,594 @@
+//! The SQL of `articles sync`: the `sync_state` table (what sync last wrote, per article id) and
+//! reading the `articles` table of a foreign source database.
+//!
+//! - [`SourceDb`]: a source opened read-only (SQLite `mode=ro` plus `query_only`), its shape
+//!   checked once ([`SourceColumns`]), read in id order one keyset page at a time.
+//! - `state_*` functions: the per-id digests kept in the destination (or in a state file for an
+//!   HTTP destination, [`open_state_file`]).
+//!
+//! **Architecture Invariant:** nothing here writes to a source database, and nothing here knows
+//! how digests are computed or what a change is; that is `crate::sync`'s business.
+
+use std::path::{Path, PathBuf};
+
+use diesel::connection::{DefaultLoadingMode, SimpleConnection};
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Nullable, Text};
+use diesel::Connection;
+
+use super::bulk::UpsertRow;
+use super::models::Timestamp;
+use super::schema::sync_state;
+use super::{DbConnection, BUSY_TIMEOUT};
+
+/// Ids bound per `IN (...)` list or state rows per `INSERT`, well below SQLite's variable limit.
+const IDS_PER_STATEMENT: usize = 1000;
+/// Articles per multi-row `INSERT` (5 variables each).
+const ROWS_PER_STATEMENT: usize = 200;
+
+/// One row of `sync_state`: an article id and the digest of what sync last applied for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Queryable, Insertable)]
+#[diesel(table_name = sync_state)]
+pub struct StateEntry {
+    pub id: i64,
+    pub digest: i64,
+}
+
+/// Up to `limit` entries with `id > after`, in id order.
+pub fn state_page(conn: &mut DbConnection, after: i64, limit: i64) -> QueryResult<Vec<StateEntry>> {
+    sync_state::table
+        .filter(sync_state::id.gt(after))
+        .order(sync_state::id.asc())
+        .limit(limit)
+        .load(conn)
+}
+
+/// Records `entries` (insert or overwrite). Run inside the transaction that applied them.
+pub fn state_put(conn: &mut DbConnection, entries: &[StateEntry]) -> QueryResult<()> {
+    // Multi-row statements: one prepare per chunk beats one step per row.
+    for chunk in entries.chunks(IDS_PER_STATEMENT) {
+        diesel::replace_into(sync_state::table)
+            .values(chunk)
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Forgets `ids`. Run inside the transaction that deleted them.
+pub fn state_delete(conn: &mut DbConnection, ids: &[i64]) -> QueryResult<()> {
+    for chunk in ids.chunks(IDS_PER_STATEMENT) {
+        diesel::delete(sync_state::table.filter(sync_state::id.eq_any(chunk))).execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Writes `rows` exactly (insert, or replace a row with the same id), keeping ids and given
+/// timestamps; a missing one is taken from the other, else `now` (as [`super::bulk::apply`] does
+/// for new rows). `INSERT OR REPLACE` of many rows at once and no read: the fast path for rows
+/// sync has not written before. Returns how many rows were written.
+pub fn put_articles<'a>(
+    conn: &mut DbConnection,
+    rows: impl IntoIterator<Item = &'a UpsertRow>,
+    now: Timestamp,
+) -> QueryResult<usize> {
+    use super::schema::articles;
+    let values = rows.into_iter().map(|row| {
+        let created = row.created_at.or(row.updated_at).unwrap_or(now);
+        let updated = row.updated_at.or(row.created_at).unwrap_or(now);
+        (
+            articles::id.eq(row.id.0),
+            articles::title.eq(row.title.as_str()),
+            articles::content.eq(row.content.as_str()),
+            articles::created_at.eq(created.naive()),
+            articles::updated_at.eq(updated.naive()),
+        )
+    });
+    let mut written = 0;
+    let mut chunk = Vec::with_capacity(ROWS_PER_STATEMENT);
+    // REPLACE, not ON CONFLICT DO UPDATE: `articles` has no triggers or foreign keys that would
+    // tell them apart, and REPLACE needs no second clause. Multi-row statements: one prepare per
+    // chunk beats one step per row.
+    for value in values {
+        chunk.push(value);
+        if chunk.len() == ROWS_PER_STATEMENT {
+            written += diesel::replace_into(articles::table)
+                .values(std::mem::take(&mut chunk))
+                .execute(conn)?;
+            chunk.reserve(ROWS_PER_STATEMENT);
+        }
+    }
+    if !chunk.is_empty() {
+        written += diesel::replace_into(articles::table)
+            .values(chunk)
+            .execute(conn)?;
+    }
+    Ok(written)
+}
+
+/// Page cache of a destination while sync writes to it: a whole batch fits, so SQLite does not
+/// spill dirty pages to the WAL in the middle of a transaction (the default is 2 MiB).
+const DESTINATION_CACHE_KIB: u32 = 48 * 1024;
+
+/// Tunes a destination connection for batches of thousands of rows. Durability and crash safety
+/// are unchanged (journal mode and `synchronous` stay as [`super::connect`] set them).
+pub fn prepare_destination(conn: &mut DbConnection) -> QueryResult<()> {
+    conn.batch_execute(&format!("PRAGMA cache_size = -{DESTINATION_CACHE_KIB};"))
+}
+
+/// Switches an empty destination to a rollback journal for a first bulk load, so every page is
+/// written once instead of to the WAL and again at each checkpoint. A rollback journal is just as
+/// atomic (a killed run leaves a hot journal that the next connection rolls back). Returns
+/// whether the switch happened: SQLite refuses it while another connection has the database
+/// open, and then the load simply stays in WAL mode. [`end_bulk_load`] switches back.
+pub fn begin_bulk_load(conn: &mut DbConnection) -> QueryResult<bool> {
+    #[derive(QueryableByName)]
+    struct Mode {
+        #[diesel(sql_type = Text)]
+        journal_mode: String,
+    }
+    let mode = diesel::sql_query("PRAGMA journal_mode = DELETE").get_result::<Mode>(conn)?;
+    Ok(mode.journal_mode.eq_ignore_ascii_case("delete"))
+}
+
+/// Back to WAL after [`begin_bulk_load`] (what [`super::connect`] sets for every role).
+pub fn end_bulk_load(conn: &mut DbConnection) -> QueryResult<()> {
+    conn.batch_execute("PRAGMA journal_mode = WAL;")
+}
+
+/// Whether the destination has no articles at all (a first load).
+pub fn articles_empty(conn: &mut DbConnection) -> QueryResult<bool> {
+    use super::schema::articles;
+    diesel::select(diesel::dsl::not(diesel::dsl::exists(
+        articles::table.select(articles::id),
+    )))
+    .get_result(conn)
+}
+
+/// Number of ids sync manages.
+pub fn state_count(conn: &mut DbConnection) -> QueryResult<i64> {
+    sync_state::table.count().get_result(conn)
+}
+
+/// Forgets every digest and marks every article present in this database as unknown (digest 0),
+/// so the next sync compares each of them with the source and deletes those the source lacks.
+/// Used when the state is missing (a destination sync did not create) or `--rescan` asks.
+pub fn state_reset_from_articles(conn: &mut DbConnection) -> QueryResult<usize> {
+    conn.immediate_transaction(|conn| {
+        diesel::delete(sync_state::table).execute(conn)?;
+        diesel::sql_query("INSERT INTO sync_state (id, digest) SELECT id, 0 FROM articles")
+            .execute(conn)
+    })
+}
+
+/// Forgets every digest (state files of HTTP destinations).
+pub fn state_clear(conn: &mut DbConnection) -> QueryResult<usize> {
+    diesel::delete(sync_state::table).execute(conn)
+}
+
+/// Opens an existing database read-only (`mode=ro`, `query_only`): dry runs read a destination
+/// or state file this way and never create or migrate anything.
+pub fn open_read_only(path: &Path, role: &'static str) -> Result<DbConnection, SourceError> {
+    let mut conn = open_read_only_raw(path, role)?;
+    conn.batch_execute(&format!(
+        "PRAGMA query_only = ON; PRAGMA busy_timeout = {};",
+        BUSY_TIMEOUT.as_millis()
+    ))
+    .map_err(|source| SourceError::Read {
+        role,
+        path: path.to_owned(),
+        source,
+    })?;
+    Ok(conn)
+}
+
+/// Whether `conn` holds a non-empty `sync_state` table (read-only check, for dry runs).
+pub fn state_present(conn: &mut DbConnection) -> QueryResult<bool> {
+    #[derive(QueryableByName)]
+    struct Found {
+        #[diesel(sql_type = BigInt)]
+        found: i64,
+    }
+    let table = diesel::sql_query(
+        "SELECT count(*) AS found FROM sqlite_master WHERE type = 'table' AND name = 'sync_state'",
+    )
+    .get_result::<Found>(conn)?;
+    Ok(table.found > 0 && state_count(conn)? > 0)
+}
+
+/// Like [`state_page`], but every article of this database as an unknown entry (digest 0): the
+/// state a destination sync did not create is treated as.
+pub fn unknown_state_page(
+    conn: &mut DbConnection,
+    after: i64,
+    limit: i64,
+) -> QueryResult<Vec<StateEntry>> {
+    use super::schema::articles;
+    articles::table
+        .filter(articles::id.gt(after))
+        .order(articles::id.asc())
+        .limit(limit)
+        .select(articles::id)
+        .load::<i64>(conn)
+        .map(|ids| {
+            ids.into_iter()
+                .map(|id| StateEntry { id, digest: 0 })
+                .collect()
+        })
+}
+
+/// Why a sync state file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum StateFileError {
+    #[error("cannot open sync state file {path}: {source}")]
+    Connect {
+        path: PathBuf,
+        source: diesel::ConnectionError,
+    },
+    #[error("cannot use sync state file {path}: {source}")]
+    Query {
+        path: PathBuf,
+        source: diesel::result::Error,
+    },
+    #[error("sync state file {path} belongs to {found}, not {wanted}; pass another --state file")]
+    OtherDestination {
+        path: PathBuf,
+        found: String,
+        wanted: String,
+    },
+}
+
+/// Opens (creating if needed) a state file: a small SQLite database holding `sync_state` and the
+/// destination it describes. Refuses a file that describes another destination.
+pub fn open_state_file(path: &Path, destination: &str) -> Result<DbConnection, StateFileError> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        let _ = std::fs::create_dir_all(parent);
+    }
+    let mut conn = DbConnection::establish(&path.to_string_lossy()).map_err(|source| {
+        StateFileError::Connect {
+            path: path.to_owned(),
+            source,
+        }
+    })?;
+    let query = |source| StateFileError::Query {
+        path: path.to_owned(),
+        source,
+    };
+    conn.batch_execute(&format!(
+        "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;
+         CREATE TABLE IF NOT EXISTS sync_state (
+             id INTEGER PRIMARY KEY NOT NULL,
+             digest BIGINT NOT NULL
+         );
+         CREATE TABLE IF NOT EXISTS sync_destination (
+             only_row INTEGER PRIMARY KEY CHECK (only_row = 1),
+             destination TEXT NOT NULL
+         );",
+        BUSY_TIMEOUT.as_millis()
+    ))
+    .map_err(query)?;
+    #[derive(QueryableByName)]
+    struct Destination {
+        #[diesel(sql_type = Text)]
+        destination: String,
+    }
+    let found = diesel::sql_query("SELECT destination FROM sync_destination WHERE only_row = 1")
+        .get_result::<Destination>(&mut conn)
+        .optional()
+        .map_err(query)?;
+    match found {
+        Some(found) if found.destination != destination => {
+            return Err(StateFileError::OtherDestination {
+                path: path.to_owned(),
+                found: found.destination,
+                wanted: destination.to_owned(),
+            })
+        }
+        Some(_) => {}
+        None => {
+            diesel::sql_query("INSERT INTO sync_destination (only_row, destination) VALUES (1, ?)")
+                .bind::<Text, _>(destination)
+                .execute(&mut conn)
+                .map_err(query)?;
+        }
+    }
+    Ok(conn)
+}
+
+/// Why a database cannot be read. `role` names it in the message ("source", "destination").
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("{role} {path} does not exist")]
+    Missing { role: &'static str, path: PathBuf },
+    #[error("cannot open {role} {path}: {message}")]
+    Open {
+        role: &'static str,
+        path: PathBuf,
+        message: String,
+    },
+    #[error("{role} {path} has no `articles` table")]
+    NoTable { role: &'static str, path: PathBuf },
+    #[error(
+        "{role} {path}: table `articles` has no column {}; it needs id, title and content",
+        .missing.join(", ")
+    )]
+    MissingColumns {
+        role: &'static str,
+        path: PathBuf,
+        missing: Vec<&'static str>,
+    },
+    #[error("cannot read {role} {path}: {source}")]
+    Read {
+        role: &'static str,
+        path: PathBuf,
+        source: diesel::result::Error,
+    },
+}
+
+/// The actual column names of a source's `articles` table (matched case-insensitively).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceColumns {
+    pub id: String,
+    pub title: String,
+    pub content: String,
+    pub created_at: Option<String>,
+    pub updated_at: Option<String>,
+}
+
+/// A source row as stored. Timestamps come back as SQLite's text form of whatever was stored
+/// (`2024-01-01 12:00:00.5`, ISO 8601, or a number of seconds); `None` when NULL or the column is
+/// absent.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, QueryableByName)]
+pub struct RawArticle {
+    #[diesel(sql_type = BigInt)]
+    pub id: i64,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub title: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub content: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub created_at: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub updated_at: Option<String>,
+}
+
+impl RawArticle {
+    /// Bytes of text this row carries (for batch size limits).
+    pub fn text_bytes(&self) -> usize {
+        self.title.as_ref().map_or(0, String::len) + self.content.as_ref().map_or(0, String::len)
+    }
+}
+
+/// The SQL types of [`RawArticle`]'s columns, in order.
+type RawArticleSql = (
+    BigInt,
+    Nullable<Text>,
+    Nullable<Text>,
+    Nullable<Text>,
+    Nullable<Text>,
+);
+
+/// One page of a source: rows in id order and whether more may follow it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SourcePage {
+    pub rows: Vec<RawArticle>,
+    /// `true` when the page stopped at a limit (rows or bytes), so rows after it may exist.
+    pub truncated: bool,
+}
+
+/// A database holding an `articles` table, opened read-only.
+pub struct SourceDb {
+    conn: DbConnection,
+    role: &'static str,
+    path: PathBuf,
+    columns: SourceColumns,
+    page_sql: [String; 2],
+}
+
+fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// A read-only connection to `path`, nothing checked yet.
+fn open_read_only_raw(path: &Path, role: &'static str) -> Result<DbConnection, SourceError> {
+    DbConnection::establish(&read_only_uri(path)).map_err(|e| SourceError::Open {
+        role,
+        path: path.to_owned(),
+        message: e.to_string(),
+    })
+}
+
+/// `file:` URI for `path` opened read-only (`%`, `?` and `#` escaped).
+fn read_only_uri(path: &Path) -> String {
+    let mut uri = String::from("file:");
+    for c in path.to_string_lossy().chars() {
+        match c {
+            '%' => uri.push_str("%25"),
+            '?' => uri.push_str("%3f"),
+            '#' => uri.push_str("%23"),
+            c => uri.push(c),
+        }
+    }
+    uri.push_str("?mode=ro");
+    uri
+}
+
+impl SourceDb {
+    /// Opens the source `path` read-only and checks that it holds `articles` with id, title and
+    /// content.
+    pub fn open(path: &Path) -> Result<Self, SourceError> {
+        Self::open_as(path, "source")
+    }
+
+    /// Like [`Self::open`], naming the database `role` in errors (verify reads destinations too).
+    pub fn open_as(path: &Path, role: &'static str) -> Result<Self, SourceError> {
+        if !path.exists() {
+            return Err(SourceError::Missing {
+                role,
+                path: path.to_owned(),
+            });
+        }
+        let mut conn = open_read_only_raw(path, role)?;
+        let read = |source| SourceError::Read {
+            role,
+            path: path.to_owned(),
+            source,
+        };
+        // Any first statement on a file that is not SQLite fails here ("file is not a database").
+        conn.batch_execute(&format!(
+            "PRAGMA query_only = ON; PRAGMA busy_timeout = {};",
+            BUSY_TIMEOUT.as_millis()
+        ))
+        .map_err(read)?;
+        #[derive(QueryableByName)]
+        struct ColumnInfo {
+            #[diesel(sql_type = Text)]
+            name: String,
+        }
+        let names: Vec<String> =
+            diesel::sql_query("SELECT name FROM pragma_table_info('articles') ORDER BY cid")
+                .load::<ColumnInfo>(&mut conn)
+                .map_err(read)?
+                .into_iter()
+                .map(|c| c.name)
+                .collect();
+        if names.is_empty() {
+            return Err(SourceError::NoTable {
+                role,
+                path: path.to_owned(),
+            });
+        }
+        let find = |wanted: &str| {
+            names
+                .iter()
+                .find(|n| n.eq_ignore_ascii_case(wanted))
+                .cloned()
+        };
+        let (id, title, content) = (find("id"), find("title"), find("content"));
+        let missing: Vec<&'static str> = [("id", &id), ("title", &title), ("content", &content)]
+            .into_iter()
+            .filter(|(_, found)| found.is_none())
+            .map(|(name, _)| name)
+            .collect();
+        let (Some(id), Some(title), Some(content)) = (id, title, content) else {
+            return Err(SourceError::MissingColumns {
+                role,
+                path: path.to_owned(),
+                missing,
+            });
+        };
+        let columns = SourceColumns {
+            id,
+            title,
+            content,
+            created_at: find("created_at"),
+            updated_at: find("updated_at"),
+        };
+        let stamp = |column: &Option<String>| {
+            column.as_deref().map_or("NULL".to_owned(), |c| {
+                format!("CAST({} AS TEXT)", quote_ident(c))
+            })
+        };
+        // Split around the two bound values (`id > ?`, `LIMIT ?`), see [`Self::page`].
+        let page_sql = [
+            format!(
+                "SELECT {id} AS id, CAST({title} AS TEXT) AS title, CAST({content} AS TEXT) AS content, \
+                 {created} AS created_at, {updated} AS updated_at FROM articles WHERE {id} > ",
+                id = quote_ident(&columns.id),
+                title = quote_ident(&columns.title),
+                content = quote_ident(&columns.content),
+                created = stamp(&columns.created_at),
+                updated = stamp(&columns.updated_at),
+            ),
+            format!(" ORDER BY {} LIMIT ", quote_ident(&columns.id)),
+        ];
+        Ok(Self {
+            conn,
+            role,
+            path: path.to_owned(),
+            columns,
+            page_sql,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn columns(&self) -> &SourceColumns {
+        &self.columns
+    }
+
+    fn read_error(&self, source: diesel::result::Error) -> SourceError {
+        SourceError::Read {
+            role: self.role,
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    /// Rows with `id > after` in id order: at most `max_rows`, and no more once `max_bytes` of
+    /// text have been read (always at least one row).
+    pub fn page(
+        &mut self,
+        after: i64,
+        max_rows: usize,
+        max_bytes: usize,
+    ) -> Result<SourcePage, SourceError> {
+        let mut page = SourcePage::default();
+        let mut bytes = 0;
+        let result = (|| -> QueryResult<()> {
+            // A typed literal, not `sql_query`: rows decode by position, not by column name.
+            let rows = diesel::dsl::sql::<RawArticleSql>(&self.page_sql[0])
+                .bind::<BigInt, _>(after)
+                .sql(&self.page_sql[1])
+                .bind::<BigInt, _>(i64::try_from(max_rows).unwrap_or(i64::MAX))
+                .load_iter::<RawArticle, DefaultLoadingMode>(&mut self.conn)?;
+            for row in rows {
+                let row = row?;
+                bytes += row.text_bytes();
+                page.rows.push(row);
+                if bytes >= max_bytes {
+                    page.truncated = true;
+                    break;
+                }
+            }
+            Ok(())
+        })();
+        result.map_err(|e| self.read_error(e))?;
+        if page.rows.len() >= max_rows {
+            page.truncated = true;
+        }
+        Ok(page)
+    }
+
+    /// Smallest and largest id, `None` when the table is empty (cheap with an id key).
+    pub fn id_bounds(&mut self) -> Result<Option<(i64, i64)>, SourceError> {
+        #[derive(QueryableByName)]
+        struct Bounds {
+            #[diesel(sql_type = Nullable<BigInt>)]
+            low: Option<i64>,
+            #[diesel(sql_type = Nullable<BigInt>)]
+            high: Option<i64>,
+        }
+        let id = quote_ident(&self.columns.id);
+        let bounds = diesel::sql_query(format!(
+            "SELECT (SELECT min({id}) FROM articles) AS low, (SELECT max({id}) FROM articles) AS high"
+        ))
+        .get_result::<Bounds>(&mut self.conn)
+        .map_err(|e| self.read_error(e))?;
+        Ok(bounds.low.zip(bounds.high))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn read_only_uri_escapes_uri_characters() {
+        assert_eq!(
+            read_only_uri(Path::new("/tmp/a?b#c%d.db")),
+            "file:/tmp/a%3fb%23c%25d.db?mode=ro"
+        );
+    }
+}

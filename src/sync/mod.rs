@@ -1,0 +1,557 @@
+//! `articles sync` and `articles verify`: make a destination (a SQLite file, or a REST API) a
+//! replica of a source SQLite database's `articles`, and check that it is one.
+//!
+//! - [`SyncArgs`], [`run`]: the command; [`SyncPass::step`] is one batch (read an id range of
+//!   the source, compare it with the sync state, apply), separate from the loop so tests can
+//!   drive it.
+//! - `record`: a source row parsed and fingerprinted ([`record::SourceArticle`]).
+//! - `plan`: change detection, the merge-join of source and state ([`plan::plan_batch`]).
+//! - `target`: the destinations ([`target::Destination`]).
+//! - `verify`: [`VerifyArgs`], the row-by-row comparison of two databases.
+//! - `progress`: progress bar / log lines and the summary ([`progress::Counts`]).
+//!
+//! # How changes are found
+//! The destination keeps, per article id, a digest of the source row it last applied
+//! (`sync_state`, written in the same transaction as the rows; a state file for a REST API). A
+//! pass streams the source in id order, one keyset page at a time, and merge-joins it with the
+//! state of the same id range: new ids are inserted, different digests updated, state ids the
+//! source lacks deleted. Nothing else is read, so a pass that changes nothing reads the source
+//! once and the (small) state once.
+//!
+//! **Architecture Invariant:** the source is only ever opened read-only; this module holds no
+//! SQL (that is `db::sync_state`), and speaks to a REST API only through `api_client`.
+
+pub mod plan;
+pub mod progress;
+pub mod record;
+pub mod target;
+pub mod verify;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use futures_util::future::{FutureExt, LocalBoxFuture};
+use futures_util::stream::{FuturesOrdered, StreamExt};
+
+use crate::config::parse_duration;
+use crate::db::bulk::BulkOutcome;
+use crate::db::sync_state::SourceDb;
+
+pub use plan::{plan_batch, BatchPlan};
+pub use progress::Counts;
+pub use target::Destination;
+pub use verify::VerifyArgs;
+
+/// Most rows read from the source per batch for a REST API (and most deletes), so that one batch
+/// always fits one `POST /articles/bulk` (10,000 rows).
+pub const MAX_BATCH_ROWS: usize = 5000;
+/// A REST API batch stops growing once it holds this much title and content text. JSON escaping
+/// at most sextuples text, so a batch stays under the API's 64 MiB body limit.
+pub const MAX_BATCH_BYTES: usize = 8 << 20;
+/// Most rows per batch (one transaction) for a SQLite destination: fewer, larger commits.
+pub const MAX_SQLITE_BATCH_ROWS: usize = 50_000;
+/// A SQLite batch stops growing at this much text (bounds memory: a batch is held in full).
+pub const MAX_SQLITE_BATCH_BYTES: usize = 32 << 20;
+/// Bulk requests a REST API sync keeps in flight (the API parses one while it writes another).
+pub const REQUESTS_IN_FLIGHT: usize = 3;
+/// Rejected rows named one by one in the log per pass; the rest are only counted.
+const REJECTED_LOGGED: usize = 20;
+
+/// Options of `articles sync`.
+#[derive(Debug, Clone, Args)]
+pub struct SyncArgs {
+    /// Source SQLite database with an `articles` table (id, title, content; created_at and
+    /// updated_at when present). Opened read-only.
+    #[arg(long, value_name = "PATH")]
+    pub from: PathBuf,
+
+    /// Destination: a SQLite file (created and migrated if missing) or a REST API base URL
+    /// (`http://host:5000`).
+    #[arg(long, value_name = "PATH|URL")]
+    pub to: String,
+
+    /// Bearer token for a REST API destination.
+    #[arg(
+        long,
+        env = "ARTICLES_API_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub api_token: Option<String>,
+
+    /// State file of a REST API destination (what was last sent there)
+    /// [default: $XDG_STATE_HOME/articles/sync-HASH.db, HASH derived from the URL].
+    #[arg(long, value_name = "PATH")]
+    pub state: Option<PathBuf>,
+
+    /// Keep destination rows whose id disappeared from the source.
+    #[arg(long)]
+    pub no_delete: bool,
+
+    /// Print what would change (counts; ids with --verbose) and write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// With --dry-run: list the ids that would be inserted, updated and deleted.
+    #[arg(long, short)]
+    pub verbose: bool,
+
+    /// Keep syncing every --interval until SIGTERM or SIGINT, then exit 0.
+    #[arg(long)]
+    pub watch: bool,
+
+    /// Pause between passes of --watch.
+    #[arg(long, default_value = "5s", value_parser = parse_duration, value_name = "DURATION")]
+    pub interval: Duration,
+
+    /// Do not sync: compare source and destination like `articles verify` (exit 1 if they
+    /// differ).
+    #[arg(long, conflicts_with_all = ["dry_run", "watch"])]
+    pub check: bool,
+
+    /// Forget the sync state and compare every row again (after someone else wrote to the
+    /// destination).
+    #[arg(long)]
+    pub rescan: bool,
+
+    /// Source rows per batch: one transaction (at most 50000, default 50000, and 32 MiB of text)
+    /// or one bulk request (at most 5000, the default, and 8 MiB of text).
+    #[arg(long, value_parser = parse_batch_size, value_name = "ROWS")]
+    pub batch_size: Option<usize>,
+
+    /// Timeout of one request to a REST API destination.
+    #[arg(long, default_value = "60s", value_parser = parse_duration, value_name = "DURATION")]
+    pub timeout: Duration,
+}
+
+fn parse_batch_size(raw: &str) -> Result<usize, String> {
+    raw.parse::<usize>()
+        .ok()
+        .filter(|n| (1..=MAX_SQLITE_BATCH_ROWS).contains(n))
+        .ok_or_else(|| format!("must be an integer from 1 to {MAX_SQLITE_BATCH_ROWS}"))
+}
+
+/// How a pass behaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SyncOptions {
+    /// Delete destination rows whose id the source lacks.
+    pub delete: bool,
+    /// Plan only; never call [`Destination::apply`].
+    pub dry_run: bool,
+    pub batch_rows: usize,
+    pub batch_bytes: usize,
+}
+
+impl Default for SyncOptions {
+    fn default() -> Self {
+        Self {
+            delete: true,
+            dry_run: false,
+            batch_rows: MAX_BATCH_ROWS,
+            batch_bytes: MAX_BATCH_BYTES,
+        }
+    }
+}
+
+/// What one step did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StepOutcome {
+    /// Rows of this step by outcome (for a dry run: what would happen).
+    pub counts: Counts,
+    /// The plan that was applied (or, for a dry run, would be).
+    pub plan: BatchPlan,
+    /// Every id up to this one is done; `None` once the pass is complete.
+    pub done_through: Option<i64>,
+}
+
+/// One pass over the source, advanced a batch at a time by [`SyncPass::step`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncPass {
+    after: i64,
+    complete: bool,
+    pub totals: Counts,
+}
+
+impl Default for SyncPass {
+    fn default() -> Self {
+        Self {
+            after: i64::MIN,
+            complete: false,
+            totals: Counts::default(),
+        }
+    }
+}
+
+impl SyncPass {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn is_complete(&self) -> bool {
+        self.complete
+    }
+
+    /// Plans the next id range without applying it: reads up to a batch of the source and of
+    /// the state after the last range planned, keeps the ids both cover, and merges them.
+    /// `None` once the pass is complete.
+    pub fn plan_next(
+        &mut self,
+        source: &mut SourceDb,
+        destination: &mut Destination,
+        options: &SyncOptions,
+    ) -> anyhow::Result<Option<PlannedBatch>> {
+        if self.complete {
+            return Ok(None);
+        }
+        let limit = options.batch_rows.max(1);
+        let mut page = source.page(self.after, limit, options.batch_bytes)?;
+        let mut state = destination.state_page(self.after, limit as i64)?;
+        let state_truncated = state.len() >= limit;
+        // The range ends where the first truncated side ends.
+        let through = [
+            page.truncated
+                .then(|| page.rows.last().map(|r| r.id))
+                .flatten(),
+            state_truncated
+                .then(|| state.last().map(|e| e.id))
+                .flatten(),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        if let Some(through) = through {
+            page.rows.retain(|r| r.id <= through);
+            state.retain(|e| e.id <= through);
+        }
+        match through {
+            Some(id) => self.after = id,
+            None => self.complete = true,
+        }
+        Ok(Some(PlannedBatch {
+            plan: plan_batch(page.rows, &state, options.delete),
+            done_through: through,
+        }))
+    }
+
+    /// Counts a planned batch once it is applied (`applied: None` for a dry run or an empty plan).
+    fn finish(&mut self, batch: PlannedBatch, applied: Option<BulkOutcome>) -> StepOutcome {
+        let plan = batch.plan;
+        let mut counts = Counts {
+            unchanged: plan.unchanged,
+            skipped: plan.rejected.len() as u64,
+            ..Counts::default()
+        };
+        match applied {
+            Some(applied) => {
+                counts.inserted = applied.inserted;
+                counts.updated = applied.updated;
+                counts.deleted = applied.deleted;
+                counts.unchanged += applied.unchanged;
+            }
+            None => {
+                counts.inserted = plan.insert.len() as u64;
+                counts.updated = plan.update.len() as u64;
+                counts.deleted = plan.delete.len() as u64;
+            }
+        }
+        self.totals.add(counts);
+        StepOutcome {
+            counts,
+            plan,
+            done_through: batch.done_through,
+        }
+    }
+
+    /// Syncs the next id range: plans it ([`Self::plan_next`]) and applies it in one
+    /// transaction (one bulk request for a REST API).
+    pub async fn step(
+        &mut self,
+        source: &mut SourceDb,
+        destination: &mut Destination,
+        options: &SyncOptions,
+    ) -> anyhow::Result<StepOutcome> {
+        let Some(batch) = self.plan_next(source, destination, options)? else {
+            return Ok(StepOutcome::default());
+        };
+        let applied = if options.dry_run || batch.plan.is_empty() {
+            None
+        } else {
+            Some(destination.apply(&batch.plan).await?)
+        };
+        Ok(self.finish(batch, applied))
+    }
+
+    /// Runs steps until the pass is complete or `stop` is raised (then it returns early, after a
+    /// whole batch). For a REST API, up to [`REQUESTS_IN_FLIGHT`] batches are sent at once.
+    /// Reports progress and logs rejected rows.
+    pub async fn run(
+        &mut self,
+        source: &mut SourceDb,
+        destination: &mut Destination,
+        options: &SyncOptions,
+        report: &mut PassReport,
+    ) -> anyhow::Result<()> {
+        let mut progress = progress::Progress::new(source.id_bounds()?, report.show_progress);
+        let mut rejected_logged = 0;
+        let mut in_flight = FuturesOrdered::new();
+        let pipelined = !options.dry_run && matches!(destination, Destination::Http { .. });
+        loop {
+            let stopping = report.stop.load(Ordering::Relaxed);
+            let step = if pipelined {
+                // Keep requests in flight while planning the next ranges.
+                while !stopping && in_flight.len() < REQUESTS_IN_FLIGHT {
+                    let Some(batch) = self.plan_next(source, destination, options)? else {
+                        break;
+                    };
+                    let done_through = batch.done_through;
+                    let plan = batch.plan;
+                    let request: InFlight = if plan.is_empty() {
+                        async move { (PlannedBatch { plan, done_through }, None) }.boxed_local()
+                    } else {
+                        let Some(send) = destination.send(plan) else {
+                            anyhow::bail!("only a REST API destination takes batches in flight");
+                        };
+                        async move {
+                            let (plan, result) = send.await;
+                            (PlannedBatch { plan, done_through }, Some(result))
+                        }
+                        .boxed_local()
+                    };
+                    in_flight.push_back(request);
+                }
+                let Some((batch, result)) = in_flight.next().await else {
+                    break;
+                };
+                let applied = match result {
+                    Some(result) => {
+                        let outcome = result?;
+                        destination.record_sent(&batch.plan)?;
+                        Some(outcome)
+                    }
+                    None => None,
+                };
+                self.finish(batch, applied)
+            } else {
+                if stopping || self.complete {
+                    break;
+                }
+                self.step(source, destination, options).await?
+            };
+            for rejected in &step.plan.rejected {
+                if rejected_logged < REJECTED_LOGGED {
+                    tracing::warn!(id = rejected.id, reason = %rejected.reason, "source row skipped");
+                }
+                rejected_logged += 1;
+            }
+            if report.list_ids {
+                print_ids(&step.plan);
+            }
+            progress.update(step.done_through, &self.totals);
+            // Lets the signal listener run between batches.
+            tokio::task::yield_now().await;
+        }
+        progress.finish();
+        if rejected_logged > REJECTED_LOGGED {
+            tracing::warn!(
+                more = rejected_logged - REJECTED_LOGGED,
+                "more source rows skipped"
+            );
+        }
+        Ok(())
+    }
+}
+
+/// A batch sent to a REST API and its answer (`None`: nothing needed sending).
+type InFlight = LocalBoxFuture<'static, (PlannedBatch, Option<anyhow::Result<BulkOutcome>>)>;
+
+/// A planned id range, not yet applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedBatch {
+    pub plan: BatchPlan,
+    /// Every id up to this one is covered; `None`: the range runs to the end.
+    pub done_through: Option<i64>,
+}
+
+/// How a pass reports: progress display, id listing, and the stop flag it obeys.
+pub struct PassReport {
+    pub show_progress: bool,
+    pub list_ids: bool,
+    pub stop: Arc<AtomicBool>,
+}
+
+fn print_ids(plan: &BatchPlan) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    for (row, _) in &plan.insert {
+        let _ = writeln!(out, "insert {}", row.id);
+    }
+    for (row, _) in &plan.update {
+        let _ = writeln!(out, "update {}", row.id);
+    }
+    for id in &plan.delete {
+        let _ = writeln!(out, "delete {id}");
+    }
+}
+
+/// Whether `to` names a REST API rather than a file.
+fn is_url(to: &str) -> bool {
+    to.starts_with("http://") || to.starts_with("https://")
+}
+
+/// The default state file of a REST API destination.
+fn default_state_path(url: &str) -> PathBuf {
+    let base = std::env::var_os("XDG_STATE_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".local/state")))
+        .unwrap_or_else(|| PathBuf::from("."));
+    let key = xxhash_rust::xxh3::xxh3_64(url.trim_end_matches('/').as_bytes());
+    base.join("articles").join(format!("sync-{key:016x}.db"))
+}
+
+fn open_destination(args: &SyncArgs) -> anyhow::Result<Destination> {
+    if is_url(&args.to) {
+        let state = args
+            .state
+            .clone()
+            .unwrap_or_else(|| default_state_path(&args.to));
+        if args.dry_run {
+            Destination::preview_http(&args.to, &state, args.rescan)
+        } else {
+            Destination::open_http(
+                &args.to,
+                args.api_token.as_deref(),
+                &state,
+                args.timeout,
+                args.rescan,
+            )
+        }
+    } else {
+        let path = crate::db::database_path(&args.to);
+        if args.dry_run {
+            Destination::preview_sqlite(&path, args.rescan)
+        } else {
+            Destination::open_sqlite(&path, args.rescan)
+        }
+    }
+}
+
+/// Raises `stop` on SIGTERM or SIGINT (handlers installed before this returns).
+fn stop_on_signal(stop: Arc<AtomicBool>, wake: Arc<tokio::sync::Notify>) -> anyhow::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    actix_web::rt::spawn(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        tracing::info!("stopping after the current batch");
+        stop.store(true, Ordering::Relaxed);
+        wake.notify_one();
+    });
+    Ok(())
+}
+
+/// `articles sync`: one pass (or, with `--watch`, one every `--interval` until a signal), then
+/// the summary on stdout.
+pub async fn run(args: SyncArgs) -> anyhow::Result<()> {
+    if args.check {
+        if is_url(&args.to) {
+            anyhow::bail!("--check compares two SQLite files; {} is a URL", args.to);
+        }
+        return verify::run(VerifyArgs {
+            from: args.from,
+            to: crate::db::database_path(&args.to),
+            show: verify::DEFAULT_SHOWN,
+        });
+    }
+    let mut source = SourceDb::open(&args.from)?;
+    let mut destination = open_destination(&args)?;
+    let (max_rows, batch_bytes) = if is_url(&args.to) {
+        (MAX_BATCH_ROWS, MAX_BATCH_BYTES)
+    } else {
+        (MAX_SQLITE_BATCH_ROWS, MAX_SQLITE_BATCH_BYTES)
+    };
+    let batch_rows = args.batch_size.unwrap_or(max_rows);
+    if batch_rows > max_rows {
+        anyhow::bail!(
+            "--batch-size {batch_rows} is too large for {}: at most {max_rows}",
+            args.to
+        );
+    }
+    let options = SyncOptions {
+        delete: !args.no_delete,
+        dry_run: args.dry_run,
+        batch_rows,
+        batch_bytes,
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let wake = Arc::new(tokio::sync::Notify::new());
+    if args.watch {
+        stop_on_signal(stop.clone(), wake.clone())?;
+    }
+    let route = format!("{} -> {}", args.from.display(), destination.describe());
+    let mut first = true;
+    loop {
+        let started = Instant::now();
+        let mut pass = SyncPass::new();
+        let mut report = PassReport {
+            show_progress: first,
+            list_ids: args.dry_run && args.verbose,
+            stop: stop.clone(),
+        };
+        let ran = pass
+            .run(&mut source, &mut destination, &options, &mut report)
+            .await;
+        // Back to WAL even after a failed pass.
+        let ran = ran.and(destination.finish_pass());
+        match ran {
+            Ok(()) => {
+                let counts = pass.totals;
+                if first || counts.changed() > 0 || counts.skipped > 0 || !args.watch {
+                    let verb = if args.dry_run {
+                        "dry run (nothing written)"
+                    } else {
+                        "sync"
+                    };
+                    println!("{verb} {route}: {}", counts.summary(started.elapsed()));
+                }
+                if !args.watch {
+                    if counts.skipped > 0 && !args.dry_run {
+                        anyhow::bail!(
+                            "{} source rows could not be copied (see the warnings above); everything else is in sync",
+                            counts.skipped
+                        );
+                    }
+                    return Ok(());
+                }
+            }
+            // A watcher outlives a pass that failed (API restarting, source locked): every
+            // batch is all or nothing, so the next pass simply carries on.
+            Err(error) if args.watch => {
+                tracing::error!(
+                    error = format!("{error:#}"),
+                    "sync pass failed; retrying after --interval"
+                );
+            }
+            Err(error) => return Err(error),
+        }
+        first = false;
+        if stop.load(Ordering::Relaxed) {
+            tracing::info!("sync stopped");
+            return Ok(());
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(args.interval) => {}
+            _ = wake.notified() => {}
+        }
+        if stop.load(Ordering::Relaxed) {
+            tracing::info!("sync stopped");
+            return Ok(());
+        }
+    }
+}

@@ -1,0 +1,311 @@
+//! Where a sync writes: a SQLite file ([`Destination::Sqlite`], rows and state in one
+//! transaction) or a REST API ([`Destination::Http`], `POST /articles/bulk`, state in a local
+//! file written after the API has committed).
+//!
+//! Both keep the invariant that makes a rerun converge: a state entry is never newer than the
+//! data it describes. Over HTTP it may be older (killed between the API's commit and ours);
+//! the next run then sends those rows again and the API reports them unchanged.
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::time::Duration;
+
+use anyhow::Context;
+
+use crate::api_client::{ApiClient, BulkBody, BulkRow};
+use crate::db::bulk::{self, BulkChanges, BulkOutcome};
+use crate::db::models::Timestamp;
+use crate::db::sync_state::{self, StateEntry};
+use crate::db::DbConnection;
+
+use super::plan::BatchPlan;
+
+/// The REST API of an HTTP destination and the `Authorization` value to send it.
+pub struct RestApi {
+    client: ApiClient,
+    auth: Option<String>,
+}
+
+impl RestApi {
+    /// Sends `plan` in one `POST /articles/bulk` (one transaction on the server).
+    async fn bulk(&self, plan: &BatchPlan) -> anyhow::Result<BulkOutcome> {
+        let body = BulkBody {
+            upsert: plan
+                .insert
+                .iter()
+                .chain(&plan.update)
+                .map(|(row, _)| BulkRow {
+                    id: row.id.0,
+                    title: row.title.as_str(),
+                    content: &row.content,
+                    created_at: row.created_at.map(Timestamp::to_rfc3339),
+                    updated_at: row.updated_at.map(Timestamp::to_rfc3339),
+                })
+                .collect(),
+            delete: plan.delete.iter().map(|id| id.0).collect(),
+        };
+        let counts = self
+            .client
+            .bulk(&body, self.auth.as_deref())
+            .await
+            .with_context(|| format!("cannot sync to {}", self.client.base_url()))?;
+        Ok(BulkOutcome {
+            inserted: counts.inserted,
+            updated: counts.updated,
+            unchanged: counts.unchanged,
+            deleted: counts.deleted,
+        })
+    }
+}
+
+/// The state entries a plan leaves behind: digests of the rows written, ids deleted.
+fn state_changes(plan: &BatchPlan) -> (Vec<StateEntry>, Vec<i64>) {
+    let entries = plan
+        .insert
+        .iter()
+        .chain(&plan.update)
+        .map(|(row, digest)| StateEntry {
+            id: row.id.0,
+            digest: *digest,
+        })
+        .collect();
+    (entries, plan.delete.iter().map(|id| id.0).collect())
+}
+
+/// A destination: a SQLite database, or a REST API with its local state file.
+pub enum Destination {
+    Sqlite {
+        conn: DbConnection,
+        path: PathBuf,
+        /// In rollback-journal mode for a first load (see [`Destination::finish_pass`]).
+        bulk_load: bool,
+    },
+    Http {
+        /// Shared with the requests in flight (see [`Destination::send`]).
+        api: Rc<RestApi>,
+        state: DbConnection,
+        state_path: PathBuf,
+    },
+    /// A dry run's view of a destination: its state, read-only; nothing can be applied.
+    Preview {
+        /// `None`: no destination or state yet (everything would be inserted).
+        conn: Option<DbConnection>,
+        /// Read the destination's articles as unknown entries (no sync state, or `--rescan`).
+        unknown: bool,
+        name: String,
+    },
+}
+
+impl Destination {
+    /// Opens (creating and migrating if needed) the SQLite destination at `path`. A destination
+    /// sync did not create (articles but no state) gets every article marked unknown, so the
+    /// first sync compares them all; `rescan` does the same on purpose.
+    pub fn open_sqlite(path: &Path, rescan: bool) -> anyhow::Result<Self> {
+        let mut conn = crate::db::connect(path)?;
+        sync_state::prepare_destination(&mut conn)
+            .with_context(|| format!("cannot set up {}", path.display()))?;
+        let state = sync_state::state_count(&mut conn)
+            .with_context(|| format!("cannot read sync state of {}", path.display()))?;
+        if rescan || state == 0 {
+            let marked = sync_state::state_reset_from_articles(&mut conn)
+                .with_context(|| format!("cannot reset sync state of {}", path.display()))?;
+            if marked > 0 {
+                tracing::info!(
+                    articles = marked,
+                    "destination articles marked for comparison"
+                );
+            }
+        }
+        let empty = sync_state::articles_empty(&mut conn)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let bulk_load = empty
+            && sync_state::begin_bulk_load(&mut conn)
+                .with_context(|| format!("cannot set up {}", path.display()))?;
+        Ok(Self::Sqlite {
+            conn,
+            path: path.to_owned(),
+            bulk_load,
+        })
+    }
+
+    /// A REST API at `url`; `state_path` keeps what was sent there. `rescan` forgets it.
+    pub fn open_http(
+        url: &str,
+        token: Option<&str>,
+        state_path: &Path,
+        timeout: Duration,
+        rescan: bool,
+    ) -> anyhow::Result<Self> {
+        let client = ApiClient::new(url, timeout);
+        let mut state = sync_state::open_state_file(state_path, client.base_url())?;
+        if rescan {
+            sync_state::state_clear(&mut state)
+                .with_context(|| format!("cannot reset {}", state_path.display()))?;
+        }
+        Ok(Self::Http {
+            api: Rc::new(RestApi {
+                client,
+                auth: token
+                    .filter(|t| !t.is_empty())
+                    .map(|t| format!("Bearer {t}")),
+            }),
+            state,
+            state_path: state_path.to_owned(),
+        })
+    }
+
+    /// A dry run against the SQLite file `path`: reads it if it exists, creates nothing.
+    pub fn preview_sqlite(path: &Path, rescan: bool) -> anyhow::Result<Self> {
+        let name = path.display().to_string();
+        if !path.exists() {
+            return Ok(Self::Preview {
+                conn: None,
+                unknown: false,
+                name,
+            });
+        }
+        let mut conn = sync_state::open_read_only(path, "destination")?;
+        let present = sync_state::state_present(&mut conn)
+            .with_context(|| format!("cannot read sync state of {name}"))?;
+        Ok(Self::Preview {
+            conn: Some(conn),
+            unknown: rescan || !present,
+            name,
+        })
+    }
+
+    /// A dry run against a REST API: reads the state file if there is one.
+    pub fn preview_http(url: &str, state_path: &Path, rescan: bool) -> anyhow::Result<Self> {
+        let mut conn = None;
+        if state_path.exists() && !rescan {
+            let mut state = sync_state::open_read_only(state_path, "state file")?;
+            if sync_state::state_present(&mut state)
+                .with_context(|| format!("cannot read {}", state_path.display()))?
+            {
+                conn = Some(state);
+            }
+        }
+        Ok(Self::Preview {
+            conn,
+            unknown: false,
+            name: url.to_owned(),
+        })
+    }
+
+    /// Ends a pass: a first load into an empty SQLite file switches it back to WAL mode.
+    pub fn finish_pass(&mut self) -> anyhow::Result<()> {
+        if let Self::Sqlite {
+            conn,
+            path,
+            bulk_load,
+        } = self
+        {
+            if std::mem::take(bulk_load) {
+                sync_state::end_bulk_load(conn)
+                    .with_context(|| format!("cannot finish writing {}", path.display()))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// How the destination is named in messages.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Sqlite { path, .. } => path.display().to_string(),
+            Self::Http { api, .. } => api.client.base_url().to_owned(),
+            Self::Preview { name, .. } => name.clone(),
+        }
+    }
+
+    /// State entries with `id > after`, at most `limit`, in id order.
+    pub fn state_page(&mut self, after: i64, limit: i64) -> anyhow::Result<Vec<StateEntry>> {
+        let name = self.describe();
+        let page = match self {
+            Self::Sqlite { conn, .. } | Self::Http { state: conn, .. } => {
+                sync_state::state_page(conn, after, limit)
+            }
+            Self::Preview { conn: None, .. } => Ok(Vec::new()),
+            Self::Preview {
+                conn: Some(conn),
+                unknown: true,
+                ..
+            } => sync_state::unknown_state_page(conn, after, limit),
+            Self::Preview {
+                conn: Some(conn), ..
+            } => sync_state::state_page(conn, after, limit),
+        };
+        page.with_context(|| format!("cannot read sync state of {name}"))
+    }
+
+    /// Applies `plan` all or nothing and records it in the state.
+    pub async fn apply(&mut self, plan: &BatchPlan) -> anyhow::Result<BulkOutcome> {
+        match self {
+            Self::Sqlite { conn, path, .. } => {
+                let (entries, deleted) = state_changes(plan);
+                // Rows the state does not know take the fast path (no read first); changed
+                // rows and deletes go through bulk::apply, which reports what really changed.
+                let changes = BulkChanges::new(
+                    plan.update.iter().map(|(row, _)| row.clone()).collect(),
+                    plan.delete.clone(),
+                )?;
+                let now = Timestamp::now();
+                conn.immediate_transaction(|conn| {
+                    let inserted = sync_state::put_articles(
+                        conn,
+                        plan.insert.iter().map(|(row, _)| row),
+                        now,
+                    )?;
+                    let mut outcome = bulk::apply(conn, &changes, now)?;
+                    outcome.inserted += inserted as u64;
+                    sync_state::state_put(conn, &entries)?;
+                    sync_state::state_delete(conn, &deleted)?;
+                    Ok::<_, diesel::result::Error>(outcome)
+                })
+                .with_context(|| format!("cannot write to {}", path.display()))
+            }
+            Self::Http { api, .. } => {
+                let outcome = api.bulk(plan).await?;
+                self.record_sent(plan)?;
+                Ok(outcome)
+            }
+            Self::Preview { name, .. } => {
+                anyhow::bail!("{name} was opened for a dry run; nothing can be applied")
+            }
+        }
+    }
+
+    /// For a REST API: a request applying `plan` that can run while more batches are planned
+    /// (its state is recorded by [`Self::record_sent`] once it succeeded). `None` for other
+    /// destinations.
+    pub fn send(
+        &self,
+        plan: BatchPlan,
+    ) -> Option<impl Future<Output = (BatchPlan, anyhow::Result<BulkOutcome>)> + 'static> {
+        let Self::Http { api, .. } = self else {
+            return None;
+        };
+        let api = api.clone();
+        Some(async move {
+            let outcome = api.bulk(&plan).await;
+            (plan, outcome)
+        })
+    }
+
+    /// Records in the state file that the REST API has committed `plan`.
+    pub fn record_sent(&mut self, plan: &BatchPlan) -> anyhow::Result<()> {
+        let Self::Http {
+            state, state_path, ..
+        } = self
+        else {
+            anyhow::bail!("only a REST API destination records sent batches");
+        };
+        let (entries, deleted) = state_changes(plan);
+        state
+            .immediate_transaction(|conn| {
+                sync_state::state_put(conn, &entries)?;
+                sync_state::state_delete(conn, &deleted)
+            })
+            .with_context(|| format!("cannot write {}", state_path.display()))
+    }
+}

@@ -1,0 +1,749 @@
+//! `articles sync` and `articles verify` through the real binary (exit codes, messages, files),
+//! the REST API destination against the in-process server, and the step API driven directly.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use articles::db::sync_state::{RawArticle, SourceDb};
+use articles::sync::{Destination, SyncOptions, SyncPass};
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Nullable, Text};
+use tempfile::TempDir;
+
+use common::BIN;
+
+/// A source row: id, title, content, created_at, updated_at (stored as given).
+type Row<'a> = (i64, &'a str, &'a str, Option<&'a str>, Option<&'a str>);
+
+/// A source database shaped like the original app's (timestamps as text, no constraints).
+fn create_source(path: &Path, rows: &[Row]) {
+    let mut conn = SqliteConnection::establish(&path.to_string_lossy()).unwrap();
+    conn.batch_execute(
+        "CREATE TABLE articles (id INTEGER PRIMARY KEY, title VARCHAR(200), content TEXT,
+         created_at DATETIME, updated_at DATETIME)",
+    )
+    .unwrap();
+    for row in rows {
+        upsert_source(&mut conn, *row);
+    }
+}
+
+fn open(path: &Path) -> SqliteConnection {
+    SqliteConnection::establish(&path.to_string_lossy()).unwrap()
+}
+
+fn upsert_source(conn: &mut SqliteConnection, (id, title, content, created, updated): Row) {
+    diesel::sql_query("INSERT OR REPLACE INTO articles VALUES (?, ?, ?, ?, ?)")
+        .bind::<BigInt, _>(id)
+        .bind::<Text, _>(title)
+        .bind::<Text, _>(content)
+        .bind::<Nullable<Text>, _>(created)
+        .bind::<Nullable<Text>, _>(updated)
+        .execute(conn)
+        .unwrap();
+}
+
+/// `n` rows with ids 1..=n and `size` bytes of content each, in one statement.
+fn create_large_source(path: &Path, n: i64, size: usize) {
+    let mut conn = open(path);
+    conn.batch_execute(&format!(
+        "CREATE TABLE articles (id INTEGER PRIMARY KEY, title TEXT, content TEXT,
+                                created_at TEXT, updated_at TEXT);
+         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {n})
+         INSERT INTO articles SELECT i, 'title ' || i, substr(hex(randomblob({half})), 1, {size}),
+             '2024-01-01 00:00:00', datetime(1700000000 + i, 'unixepoch') FROM n;",
+        half = size / 2 + 1
+    ))
+    .unwrap();
+}
+
+/// Every article of `path` as stored, in id order.
+fn articles_of(path: &Path) -> Vec<RawArticle> {
+    let mut db = SourceDb::open(path).unwrap();
+    db.page(i64::MIN, usize::MAX, usize::MAX).unwrap().rows
+}
+
+fn ids_of(path: &Path) -> Vec<i64> {
+    articles_of(path).into_iter().map(|a| a.id).collect()
+}
+
+/// Runs `articles <args>` to completion.
+fn articles(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .env_remove("ARTICLES_API_TOKEN")
+        .output()
+        .expect("articles runs")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// `articles sync --from a --to b [extra]`, asserting success.
+fn sync_ok(from: &Path, to: &str, extra: &[&str]) -> String {
+    let from = from.to_string_lossy();
+    let mut args = vec!["sync", "--from", &from, "--to", to];
+    args.extend_from_slice(extra);
+    let output = articles(&args);
+    assert!(
+        output.status.success(),
+        "sync failed: {}{}",
+        stdout(&output),
+        stderr(&output)
+    );
+    stdout(&output)
+}
+
+fn verify(from: &Path, to: &Path) -> Output {
+    articles(&[
+        "verify",
+        "--from",
+        &from.to_string_lossy(),
+        "--to",
+        &to.to_string_lossy(),
+    ])
+}
+
+struct Paths {
+    _dir: TempDir,
+    a: PathBuf,
+    b: PathBuf,
+}
+
+impl Paths {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        Self {
+            a: dir.path().join("a.db"),
+            b: dir.path().join("b.db"),
+            _dir: dir,
+        }
+    }
+
+    fn b(&self) -> String {
+        self.b.to_string_lossy().into_owned()
+    }
+}
+
+/// A first sync copies every row with its id, text and timestamps, whatever their source format.
+#[test]
+fn fresh_copy_keeps_ids_text_and_timestamps() {
+    let p = Paths::new();
+    create_source(
+        &p.a,
+        &[
+            (
+                3,
+                "Naive",
+                "c3",
+                Some("2024-01-01 12:00:00.123456"),
+                Some("2024-02-01 08:30:00"),
+            ),
+            (
+                7,
+                "Iso",
+                "c7",
+                Some("2024-01-01T12:00:00Z"),
+                Some("2024-01-01T14:00:00+02:00"),
+            ),
+            (9, "Unix", "c9", Some("1704110400"), Some("1704110400.5")),
+        ],
+    );
+    let out = sync_ok(&p.a, &p.b(), &[]);
+    assert!(out.contains("inserted 3, updated 0, deleted 0"), "{out}");
+    let b = articles_of(&p.b);
+    assert_eq!(ids_of(&p.b), [3, 7, 9]);
+    let stamps: Vec<_> = b
+        .iter()
+        .map(|a| (a.created_at.clone().unwrap(), a.updated_at.clone().unwrap()))
+        .collect();
+    assert_eq!(
+        stamps,
+        [
+            (
+                "2024-01-01 12:00:00.123456".into(),
+                "2024-02-01 08:30:00".into()
+            ),
+            ("2024-01-01 12:00:00".into(), "2024-01-01 12:00:00".into()),
+            (
+                "2024-01-01 12:00:00".into(),
+                "2024-01-01 12:00:00.500".into()
+            ),
+        ] as [(String, String); 3]
+    );
+    assert_eq!(b[1].title.as_deref(), Some("Iso"));
+    assert!(verify(&p.a, &p.b).status.success());
+}
+
+/// Inserts, updates (even with updated_at unchanged) and deletes arrive; a rerun applies nothing.
+#[test]
+fn changes_in_source_reach_destination_and_rerun_applies_nothing() {
+    let p = Paths::new();
+    let at = Some("2024-01-01 00:00:00");
+    create_source(
+        &p.a,
+        &[
+            (1, "one", "a", at, at),
+            (2, "two", "b", at, at),
+            (3, "three", "c", at, at),
+        ],
+    );
+    sync_ok(&p.a, &p.b(), &[]);
+    let mut a = open(&p.a);
+    upsert_source(&mut a, (2, "two", "b, edited in place", at, at));
+    upsert_source(&mut a, (4, "four", "d", at, at));
+    diesel::sql_query("DELETE FROM articles WHERE id = 1")
+        .execute(&mut a)
+        .unwrap();
+
+    let out = sync_ok(&p.a, &p.b(), &[]);
+    assert!(
+        out.contains("inserted 1, updated 1, deleted 1, unchanged 1"),
+        "{out}"
+    );
+    let b = articles_of(&p.b);
+    assert_eq!(ids_of(&p.b), [2, 3, 4]);
+    assert_eq!(b[0].content.as_deref(), Some("b, edited in place"));
+    assert!(verify(&p.a, &p.b).status.success());
+
+    let again = sync_ok(&p.a, &p.b(), &[]);
+    assert!(
+        again.contains("inserted 0, updated 0, deleted 0, unchanged 3"),
+        "{again}"
+    );
+}
+
+/// --no-delete keeps rows that left the source; a later plain sync deletes them.
+#[test]
+fn no_delete_keeps_vanished_rows() {
+    let p = Paths::new();
+    create_source(
+        &p.a,
+        &[(1, "one", "a", None, None), (2, "two", "b", None, None)],
+    );
+    sync_ok(&p.a, &p.b(), &[]);
+    diesel::sql_query("DELETE FROM articles WHERE id = 2")
+        .execute(&mut open(&p.a))
+        .unwrap();
+    let out = sync_ok(&p.a, &p.b(), &["--no-delete"]);
+    assert!(out.contains("deleted 0"), "{out}");
+    assert_eq!(ids_of(&p.b), [1, 2]);
+    let out = sync_ok(&p.a, &p.b(), &[]);
+    assert!(out.contains("deleted 1"), "{out}");
+    assert_eq!(ids_of(&p.b), [1]);
+}
+
+/// A dry run prints counts and (verbose) ids, and neither creates nor changes the destination.
+#[test]
+fn dry_run_writes_nothing() {
+    let p = Paths::new();
+    create_source(
+        &p.a,
+        &[(1, "one", "a", None, None), (2, "two", "b", None, None)],
+    );
+    let out = sync_ok(&p.a, &p.b(), &["--dry-run", "--verbose"]);
+    assert!(out.contains("insert 1\ninsert 2\n"), "{out}");
+    assert!(out.contains("inserted 2"), "{out}");
+    assert!(!p.b.exists(), "dry run created the destination");
+
+    sync_ok(&p.a, &p.b(), &[]);
+    let mut a = open(&p.a);
+    upsert_source(&mut a, (2, "two", "changed", None, None));
+    upsert_source(&mut a, (5, "five", "e", None, None));
+    diesel::sql_query("DELETE FROM articles WHERE id = 1")
+        .execute(&mut a)
+        .unwrap();
+    let before = std::fs::read(&p.b).unwrap();
+    let out = sync_ok(&p.a, &p.b(), &["--dry-run", "-v"]);
+    assert!(out.contains("insert 5\nupdate 2\ndelete 1\n"), "{out}");
+    assert!(out.contains("inserted 1, updated 1, deleted 1"), "{out}");
+    assert_eq!(std::fs::read(&p.b).unwrap(), before);
+    assert_eq!(ids_of(&p.b), [1, 2]);
+}
+
+/// Sync and verify never write to the source: its bytes and mtime are unchanged.
+#[test]
+fn source_is_never_written() {
+    let p = Paths::new();
+    create_source(&p.a, &[(1, "one", "a", None, None)]);
+    let bytes = std::fs::read(&p.a).unwrap();
+    let mtime = std::fs::metadata(&p.a).unwrap().modified().unwrap();
+    sync_ok(&p.a, &p.b(), &[]);
+    sync_ok(&p.a, &p.b(), &["--dry-run"]);
+    assert!(verify(&p.a, &p.b).status.success());
+    assert_eq!(std::fs::read(&p.a).unwrap(), bytes);
+    assert_eq!(std::fs::metadata(&p.a).unwrap().modified().unwrap(), mtime);
+    let journal: Vec<_> = std::fs::read_dir(p.a.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with("a.db-"))
+        .collect();
+    assert!(
+        journal.is_empty(),
+        "source side files appeared: {journal:?}"
+    );
+}
+
+/// Missing file, not a database, no table, missing column: one `error:` line and exit 1 each.
+#[test]
+fn bad_sources_fail_with_one_clear_line() {
+    let p = Paths::new();
+    let dir = p.a.parent().unwrap();
+    let not_db = dir.join("notes.txt");
+    std::fs::write(
+        &not_db,
+        "these are not the tables you are looking for\n".repeat(100),
+    )
+    .unwrap();
+    let no_table = dir.join("empty.db");
+    open(&no_table)
+        .batch_execute("CREATE TABLE posts (id INTEGER PRIMARY KEY)")
+        .unwrap();
+    let no_content = dir.join("partial.db");
+    open(&no_content)
+        .batch_execute("CREATE TABLE articles (id INTEGER PRIMARY KEY, title TEXT)")
+        .unwrap();
+    for (source, expected) in [
+        (dir.join("missing.db"), "does not exist"),
+        (not_db, "file is not a database"),
+        (no_table, "has no `articles` table"),
+        (no_content, "has no column content"),
+    ] {
+        let output = articles(&["sync", "--from", &source.to_string_lossy(), "--to", &p.b()]);
+        let err = stderr(&output);
+        assert_eq!(output.status.code(), Some(1), "{err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+        assert!(
+            err.starts_with("error: ") && err.contains(expected),
+            "{err}"
+        );
+        assert!(!p.b.exists());
+    }
+}
+
+/// Unicode, emoji, quotes, SQL, control characters and 100 KB contents arrive byte for byte.
+#[test]
+fn tricky_text_round_trips_exactly() {
+    let p = Paths::new();
+    let big = "Ünïcødé ✓ 🦀 ".repeat(100_000 / 18);
+    let rows: Vec<(i64, String, String)> = vec![
+        (
+            1,
+            "日本語のタイトル".into(),
+            "Grüße, 🦀🚀 and ZWJ 👩‍👩‍👧".into(),
+        ),
+        (
+            2,
+            "\"quoted\" 'single'".into(),
+            "a\\b\"c'd\n\t\r\u{0}\u{1f}end".into(),
+        ),
+        (
+            3,
+            "Robert'); DROP TABLE articles;--".into(),
+            "SELECT * FROM x; -- ' OR 1=1".into(),
+        ),
+        (4, "big".into(), big),
+        (5, "  padded title  ".into(), "".into()),
+    ];
+    let mut a = {
+        create_source(&p.a, &[]);
+        open(&p.a)
+    };
+    for (id, title, content) in &rows {
+        upsert_source(&mut a, (*id, title, content, None, None));
+    }
+    sync_ok(&p.a, &p.b(), &[]);
+    let copied: Vec<(i64, String, String)> = articles_of(&p.b)
+        .into_iter()
+        .map(|r| (r.id, r.title.unwrap(), r.content.unwrap()))
+        .collect();
+    assert_eq!(copied, rows);
+    assert!(copied[3].2.len() >= 99_000);
+    assert!(verify(&p.a, &p.b).status.success());
+}
+
+/// A destination filled by someone else (no sync state) becomes an exact replica.
+#[test]
+fn foreign_rows_in_destination_are_reconciled() {
+    let p = Paths::new();
+    create_source(
+        &p.a,
+        &[(1, "one", "a", None, None), (2, "two", "b", None, None)],
+    );
+    let other = p.a.with_file_name("other.db");
+    create_source(
+        &other,
+        &[
+            (2, "two", "stale", None, None),
+            (9, "nine", "x", None, None),
+        ],
+    );
+    sync_ok(&other, &p.b(), &[]);
+    // Forget what sync knows: as if B had been filled by someone else.
+    open(&p.b).batch_execute("DELETE FROM sync_state").unwrap();
+    let out = sync_ok(&p.a, &p.b(), &[]);
+    assert!(out.contains("inserted 1, updated 1, deleted 1"), "{out}");
+    assert!(verify(&p.a, &p.b).status.success());
+    assert_eq!(ids_of(&p.b), [1, 2]);
+}
+
+/// verify (and sync --check) exit 1 and name the differing ids; 0 once synced.
+#[test]
+fn verify_names_differing_ids() {
+    let p = Paths::new();
+    create_source(
+        &p.a,
+        &[(1, "one", "a", None, None), (2, "two", "b", None, None)],
+    );
+    sync_ok(&p.a, &p.b(), &[]);
+    let mut b = open(&p.b);
+    b.batch_execute(
+        "UPDATE articles SET content = 'tampered' WHERE id = 2; DELETE FROM articles WHERE id = 1",
+    )
+    .unwrap();
+    let output = verify(&p.a, &p.b);
+    assert_eq!(output.status.code(), Some(1));
+    let out = stdout(&output);
+    assert!(out.contains("2 of 2 ids differ"), "{out}");
+    assert!(
+        out.contains("1: missing from destination") && out.contains("2: differs"),
+        "{out}"
+    );
+    let from = p.a.to_string_lossy().into_owned();
+    let check = articles(&["sync", "--check", "--from", &from, "--to", &p.b()]);
+    assert_eq!(check.status.code(), Some(1));
+    sync_ok(&p.a, &p.b(), &["--rescan"]);
+    assert!(verify(&p.a, &p.b).status.success());
+    let check = articles(&["sync", "--check", "--from", &from, "--to", &p.b()]);
+    assert!(check.status.success(), "{}", stdout(&check));
+}
+
+/// kill -9 during a first load (rollback journal) leaves B consistent; a rerun converges.
+#[test]
+fn killed_first_load_converges_on_rerun() {
+    killed_sync_converges_on_rerun(false);
+}
+
+/// kill -9 during a sync into a B that has rows (WAL) leaves B consistent; a rerun converges.
+#[test]
+fn killed_incremental_sync_converges_on_rerun() {
+    killed_sync_converges_on_rerun(true);
+}
+
+/// Kills a 40,000-row sync once it has committed something; checks that every state entry
+/// matches a committed row, then reruns and compares with a clean copy.
+fn killed_sync_converges_on_rerun(destination_has_rows: bool) {
+    let p = Paths::new();
+    create_large_source(&p.a, 40_000, 600);
+    if destination_has_rows {
+        let seed = p.a.with_file_name("seed.db");
+        create_source(&seed, &[(40_000, "last", "x", None, None)]);
+        sync_ok(&seed, &p.b(), &[]);
+    }
+    let mut child = Command::new(BIN)
+        .args([
+            "sync",
+            "--from",
+            &p.a.to_string_lossy(),
+            "--to",
+            &p.b(),
+            "--batch-size",
+            "200",
+        ])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until some batches are committed, then kill without warning.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let committed = if p.b.exists() {
+            // Wait for the writer's locks rather than read nothing.
+            let mut conn = open(&p.b);
+            let _ = conn.batch_execute("PRAGMA busy_timeout = 2000");
+            diesel::sql_query("SELECT count(*) AS n FROM sync_state")
+                .get_result::<Count>(&mut conn)
+                .map(|c| c.n)
+                .unwrap_or(0)
+        } else {
+            0
+        };
+        if committed > i64::from(destination_has_rows) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "sync committed nothing within 60 s"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "sync finished before it could be killed"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+
+    // A writable connection first: it rolls back what the killed run left half-written.
+    let state = diesel::sql_query("SELECT count(*) AS n FROM sync_state")
+        .get_result::<Count>(&mut open(&p.b))
+        .unwrap()
+        .n;
+    let partial = ids_of(&p.b).len();
+    assert!(
+        partial > usize::from(destination_has_rows) && partial < 40_000,
+        "kill landed outside the run: {partial} rows"
+    );
+    assert_eq!(
+        state as usize, partial,
+        "state and rows disagree after kill -9"
+    );
+
+    sync_ok(&p.a, &p.b(), &[]);
+    assert!(verify(&p.a, &p.b).status.success());
+    let clean = p.a.with_file_name("clean.db");
+    sync_ok(&p.a, &clean.to_string_lossy(), &[]);
+    assert!(verify(&clean, &p.b).status.success());
+    let again = sync_ok(&p.a, &p.b(), &[]);
+    assert!(
+        again.contains("inserted 0, updated 0, deleted 0, unchanged 40000"),
+        "{again}"
+    );
+}
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+/// Through the REST API: 401 without the token (one error line), a replica with it, then no-ops.
+#[actix_web::test]
+async fn sync_through_rest_api_with_and_without_token() {
+    let app = common::spawn_rest_with(|args| args.api_token = Some("s3cret".into())).await;
+    let p = Paths::new();
+    create_source(
+        &p.a,
+        &[
+            (1, "one", "🦀 \"a\"", Some("2024-01-01 12:00:00.5"), None),
+            (
+                5,
+                "five",
+                "'; DROP TABLE articles;--",
+                None,
+                Some("1704110400"),
+            ),
+        ],
+    );
+    let state = p.a.with_file_name("state.db");
+    let state = state.to_string_lossy().into_owned();
+    let from = p.a.to_string_lossy().into_owned();
+    // The server runs on this thread's runtime: wait for the child off it.
+    let run = |token: Option<&str>| {
+        let mut cmd = Command::new(BIN);
+        cmd.args([
+            "sync",
+            "--from",
+            &from,
+            "--to",
+            &app.address,
+            "--state",
+            &state,
+        ])
+        .env("RUST_LOG", "warn")
+        .env_remove("ARTICLES_API_TOKEN");
+        if let Some(token) = token {
+            cmd.args(["--api-token", token]);
+        }
+        async move {
+            actix_web::rt::task::spawn_blocking(move || cmd.output().unwrap())
+                .await
+                .unwrap()
+        }
+    };
+
+    let refused = run(None).await;
+    let err = stderr(&refused);
+    assert_eq!(refused.status.code(), Some(1), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(err.contains("401"), "{err}");
+    assert_eq!(app.get("/articles").await.body["total"], 0);
+
+    let out = run(Some("s3cret")).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("inserted 2"), "{}", stdout(&out));
+    assert!(verify(&p.a, &app.db_path).status.success());
+    let one = app.get("/articles/1").await;
+    assert_eq!(
+        one.body["data"]["created_at"],
+        "2024-01-01T12:00:00.500000Z"
+    );
+
+    let again = run(Some("s3cret")).await;
+    assert!(stdout(&again).contains("inserted 0, updated 0, deleted 0, unchanged 2"));
+    diesel::sql_query("DELETE FROM articles WHERE id = 5")
+        .execute(&mut open(&p.a))
+        .unwrap();
+    let out = run(Some("s3cret")).await;
+    assert!(stdout(&out).contains("deleted 1"), "{}", stdout(&out));
+    assert_eq!(app.get("/articles/5").await.status, 404);
+    app.stop().await;
+}
+
+/// An unreachable REST API gives one error line and a non-zero exit.
+#[test]
+fn unreachable_destination_fails_cleanly() {
+    let p = Paths::new();
+    create_source(&p.a, &[(1, "one", "a", None, None)]);
+    let state = p.a.with_file_name("state.db");
+    let output = articles(&[
+        "sync",
+        "--from",
+        &p.a.to_string_lossy(),
+        "--to",
+        "http://127.0.0.1:9",
+        "--state",
+        &state.to_string_lossy(),
+        "--timeout",
+        "5s",
+    ]);
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(err.contains("unreachable"), "{err}");
+}
+
+/// --watch keeps following the source and exits 0 on SIGTERM.
+#[test]
+fn watch_follows_changes_until_sigterm() {
+    let p = Paths::new();
+    create_source(&p.a, &[(1, "one", "a", None, None)]);
+    let mut child = Command::new(BIN)
+        .args([
+            "sync",
+            "--from",
+            &p.a.to_string_lossy(),
+            "--to",
+            &p.b(),
+            "--watch",
+            "--interval",
+            "100ms",
+        ])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (lines, rx) = mpsc::channel();
+    let out = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            let _ = lines.send(line);
+        }
+    });
+    let first = rx.recv_timeout(Duration::from_secs(30)).unwrap();
+    assert!(first.contains("inserted 1"), "{first}");
+    upsert_source(&mut open(&p.a), (2, "two", "b", None, None));
+    let next = rx.recv_timeout(Duration::from_secs(30)).unwrap();
+    assert!(next.contains("inserted 1"), "{next}");
+    assert_eq!(ids_of(&p.b), [1, 2]);
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = common::wait_timeout(&mut child, Duration::from_secs(30));
+    assert_eq!(status.code(), Some(0));
+}
+
+/// The step API: each step covers one id range, reports what it did, and the pass completes.
+#[actix_web::test]
+async fn steps_cover_the_source_range_by_range() {
+    let p = Paths::new();
+    create_source(
+        &p.a,
+        &[
+            (1, "one", "a", None, None),
+            (2, "two", "b", None, None),
+            (3, "  ", "rejected: blank title", None, None),
+            (4, "four", "d", None, None),
+            (5, "five", "e", None, None),
+        ],
+    );
+    let mut source = SourceDb::open(&p.a).unwrap();
+    let mut destination = Destination::open_sqlite(&p.b, false).unwrap();
+    let options = SyncOptions {
+        batch_rows: 2,
+        ..SyncOptions::default()
+    };
+    let mut pass = SyncPass::new();
+    let mut ranges = Vec::new();
+    while !pass.is_complete() {
+        let step = pass
+            .step(&mut source, &mut destination, &options)
+            .await
+            .unwrap();
+        ranges.push((step.done_through, step.counts.inserted, step.counts.skipped));
+    }
+    assert_eq!(ranges, [(Some(2), 2, 0), (Some(4), 1, 1), (None, 1, 0)]);
+    assert_eq!(pass.totals.inserted, 4);
+    assert_eq!(ids_of(&p.b), [1, 2, 4, 5]);
+}
+
+/// --watch logs a failed pass (unreachable API), keeps retrying, and still exits 0 on SIGTERM.
+#[test]
+fn watch_survives_failed_passes() {
+    let p = Paths::new();
+    create_source(&p.a, &[(1, "one", "a", None, None)]);
+    let state = p.a.with_file_name("state.db");
+    let mut child = Command::new(BIN)
+        .args([
+            "sync",
+            "--from",
+            &p.a.to_string_lossy(),
+            "--to",
+            "http://127.0.0.1:9",
+            "--state",
+            &state.to_string_lossy(),
+            "--watch",
+            "--interval",
+            "100ms",
+        ])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (lines, rx) = mpsc::channel();
+    let err = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(err).lines().map_while(Result::ok) {
+            let _ = lines.send(line);
+        }
+    });
+    for _ in 0..2 {
+        let line = rx.recv_timeout(Duration::from_secs(30)).unwrap();
+        assert!(
+            line.contains("retrying") && line.contains("unreachable"),
+            "{line}"
+        );
+    }
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = common::wait_timeout(&mut child, Duration::from_secs(30));
+    assert_eq!(status.code(), Some(0));
+}
