@@ -128,11 +128,16 @@ pub fn connect(path: &Path) -> Result<DbConnection, OpenError> {
 
 /// How often the checkpointer copies the WAL back into the database file.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
+/// WAL size (in pages of 4 KiB) at which the writer checkpoints after a commit.
+const WRITER_CHECKPOINT_PAGES: u32 = 8192;
 
-/// Moves WAL checkpoints (and their fsyncs) off the writer: the writer's connection has
-/// `wal_autocheckpoint = 0`, and this thread runs a PASSIVE checkpoint every
-/// [`CHECKPOINT_EVERY`] on a connection of its own. It stops once the last clone of its
-/// [`Store`] is dropped.
+/// Copies the WAL back into the database file off the writer's thread: a PASSIVE checkpoint every
+/// [`CHECKPOINT_EVERY`] on a connection of its own. The writer keeps a (large)
+/// `wal_autocheckpoint` of its own, because only a checkpoint that finishes between two of its
+/// transactions lets the WAL start over: under a steady stream of writes, background checkpoints
+/// alone never catch up and the WAL grows without bound. With most frames already copied here,
+/// the writer's checkpoint is short. This thread stops once the last clone of its [`Store`] is
+/// dropped.
 fn spawn_checkpointer(path: &Path, store: Weak<()>) -> std::io::Result<()> {
     let path = path.to_owned();
     std::thread::Builder::new()
@@ -177,7 +182,10 @@ impl Store {
     pub fn open(path: &Path, readers: u32) -> Result<Self, OpenError> {
         let mut writer_conn = connect(path)?;
         writer_conn
-            .batch_execute("PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 67108864;")
+            .batch_execute(&format!(
+                "PRAGMA wal_autocheckpoint = {WRITER_CHECKPOINT_PAGES}; \
+                 PRAGMA journal_size_limit = 67108864;"
+            ))
             .map_err(|source| OpenError::Setup {
                 path: path.to_owned(),
                 source,
