@@ -24,14 +24,6 @@ impl DatabaseArgs {
     }
 }
 
-/// Whether a server stops by itself on SIGTERM/SIGINT, or leaves that to its owner (`serve` stops
-/// GraphQL before REST).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Signals {
-    Handle,
-    Ignore,
-}
-
 /// Parses `5s`, `250ms`, `1h 30m` (humantime).
 pub fn parse_duration(raw: &str) -> Result<Duration, String> {
     humantime::parse_duration(raw).map_err(|e| format!("{e} (examples: 500ms, 5s, 24h)"))

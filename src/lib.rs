@@ -16,6 +16,7 @@
 //! - [`stack`]: `serve`, the REST API and the GraphQL server in one process (the newcomer's command).
 //! - [`sync`]: `sync` and `verify`, replicating a source database into a SQLite file or the REST
 //!   API, and checking the result.
+//! - [`server`]: `BoundServer`, what building an HTTP role yields (port, stop handle, `run`).
 //! - [`error`]: the HTTP error type and its one mapping to status codes and the JSON envelope.
 //! - [`metrics`]: the Prometheus registry, request middleware and `/metrics`.
 //! - [`telemetry`]: tracing set-up.
@@ -30,6 +31,7 @@ pub mod error;
 pub mod graphql;
 pub mod metrics;
 pub mod rest;
+pub mod server;
 pub mod stack;
 pub mod sync;
 pub mod telemetry;

@@ -13,9 +13,10 @@ use anyhow::Context;
 use clap::Parser;
 use tokio::signal::unix::{signal, SignalKind};
 
-use crate::config::{DatabaseArgs, Signals};
-use crate::graphql::{GraphqlArgs, GraphqlServer};
-use crate::rest::{RestArgs, RestServer};
+use crate::config::DatabaseArgs;
+use crate::graphql::GraphqlArgs;
+use crate::rest::RestArgs;
+use crate::server::Signals;
 
 /// Options of `articles serve`. Everything not listed here takes the roles' defaults; run the
 /// roles separately (`serve-rest`, `serve-graphql`) to tune them.
@@ -81,12 +82,12 @@ pub async fn run(args: StackArgs) -> anyhow::Result<()> {
     rest_args.bind = args.rest_bind.clone();
     rest_args.workers = args.workers;
     rest_args.api_token = args.api_token.clone();
-    let rest = RestServer::build_with(&rest_args, rest_listener, Signals::Ignore)?;
+    let rest = crate::rest::build_with(&rest_args, rest_listener, Signals::Ignore)?;
 
     let mut graphql_args = GraphqlArgs::for_rest_url(&rest_url);
     graphql_args.bind = args.graphql_bind.clone();
     graphql_args.workers = args.workers;
-    let graphql = GraphqlServer::build_with(&graphql_args, graphql_listener, Signals::Ignore)?;
+    let graphql = crate::graphql::build_with(&graphql_args, graphql_listener, Signals::Ignore)?;
     tracing::info!(
         rest = %rest_url,
         graphiql = %format!("{graphql_url}/graphql"),

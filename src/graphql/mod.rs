@@ -2,7 +2,7 @@
 //! actix-web.
 //!
 //! - [`GraphqlArgs`]: the role's settings (clap, with environment fallbacks).
-//! - [`GraphqlServer::build`]: builds the app on a listener the caller bound (tests use port 0)
+//! - [`build`]: builds the app on a listener the caller bound (tests use port 0)
 //!   and reports the real port; [`run`] is what the CLI calls.
 //! - `schema`: the types, `Query` and `Mutation`; `context`: per-operation state with the
 //!   de-duplication of REST reads; `upstream`: the `Send` handle to each worker's REST client.
@@ -23,13 +23,13 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::dev::{Server, ServerHandle};
 use actix_web::{web, App, HttpServer};
 use anyhow::Context;
 use clap::Parser;
 
-use crate::config::{parse_bytes, parse_duration, Signals};
+use crate::config::{parse_bytes, parse_duration};
 use crate::metrics::Metrics;
+use crate::server::{BoundServer, Signals};
 
 pub use schema::Limits;
 
@@ -133,86 +133,60 @@ impl GraphqlArgs {
     }
 }
 
-/// A built GraphQL server, bound and ready to run.
-pub struct GraphqlServer {
-    server: Server,
-    port: u16,
+/// Builds the schema (once) and the GraphQL server on `listener`. Each worker starts its own
+/// REST client. Nothing is served until [`BoundServer::run`] is awaited (or spawned).
+pub fn build(args: &GraphqlArgs, listener: TcpListener) -> anyhow::Result<BoundServer> {
+    build_with(args, listener, Signals::Handle)
 }
 
-impl GraphqlServer {
-    /// Builds the schema (once) and the server on `listener`. Each worker starts its own REST
-    /// client. Nothing is served until [`Self::run`] is awaited (or the server is spawned).
-    pub fn build(args: &GraphqlArgs, listener: TcpListener) -> anyhow::Result<Self> {
-        Self::build_with(args, listener, Signals::Handle)
+/// [`build`], choosing whether the server stops by itself on SIGTERM/SIGINT.
+pub fn build_with(
+    args: &GraphqlArgs,
+    listener: TcpListener,
+    signals: Signals,
+) -> anyhow::Result<BoundServer> {
+    let port = listener.local_addr()?.port();
+    let http_metrics = web::Data::new(Metrics::new());
+    let graphql_metrics = metrics::GraphqlMetrics::register(http_metrics.registry())?;
+    let schema = Arc::new(schema::build(args.limits()));
+    let settings = Arc::new(routes::Settings {
+        rest_url: args.rest_url.trim_end_matches('/').to_owned(),
+        rest_timeout: args.rest_timeout,
+        body_limit: args.body_limit,
+    });
+    let mut server = HttpServer::new(move || {
+        // Runs on each worker thread: this worker's REST client lives here.
+        let state = routes::State {
+            schema: Arc::clone(&schema),
+            rest: upstream::RestHandle::spawn_local(
+                &settings.rest_url,
+                settings.rest_timeout,
+                graphql_metrics.upstream_observer(),
+            ),
+            metrics: Arc::clone(&graphql_metrics),
+            body_limit: settings.body_limit,
+        };
+        App::new()
+            .app_data(web::Data::new(state))
+            .app_data(http_metrics.clone())
+            .configure(routes::configure)
+            .wrap(actix_web::middleware::from_fn(crate::metrics::observe))
+    })
+    .listen(listener)?
+    .shutdown_timeout(args.shutdown_timeout.as_secs());
+    if let Some(workers) = args.workers {
+        server = server.workers(workers.max(1));
     }
-
-    /// [`Self::build`], choosing whether the server stops by itself on SIGTERM/SIGINT.
-    pub fn build_with(
-        args: &GraphqlArgs,
-        listener: TcpListener,
-        signals: Signals,
-    ) -> anyhow::Result<Self> {
-        let port = listener.local_addr()?.port();
-        let http_metrics = web::Data::new(Metrics::new());
-        let graphql_metrics = metrics::GraphqlMetrics::register(http_metrics.registry())?;
-        let schema = Arc::new(schema::build(args.limits()));
-        let settings = Arc::new(routes::Settings {
-            rest_url: args.rest_url.trim_end_matches('/').to_owned(),
-            rest_timeout: args.rest_timeout,
-            body_limit: args.body_limit,
-        });
-        let mut server = HttpServer::new(move || {
-            // Runs on each worker thread: this worker's REST client lives here.
-            let state = routes::State {
-                schema: Arc::clone(&schema),
-                rest: upstream::RestHandle::spawn_local(
-                    &settings.rest_url,
-                    settings.rest_timeout,
-                    graphql_metrics.upstream_observer(),
-                ),
-                metrics: Arc::clone(&graphql_metrics),
-                body_limit: settings.body_limit,
-            };
-            App::new()
-                .app_data(web::Data::new(state))
-                .app_data(http_metrics.clone())
-                .configure(routes::configure)
-                .wrap(actix_web::middleware::from_fn(crate::metrics::observe))
-        })
-        .listen(listener)?
-        .shutdown_timeout(args.shutdown_timeout.as_secs());
-        if let Some(workers) = args.workers {
-            server = server.workers(workers.max(1));
-        }
-        if signals == Signals::Ignore {
-            server = server.disable_signals();
-        }
-        tracing::info!(
-            rest_url = %args.rest_url,
-            introspection = !args.no_introspection,
-            port,
-            "GraphQL server listening"
-        );
-        Ok(Self {
-            server: server.run(),
-            port,
-        })
+    if signals == Signals::Ignore {
+        server = server.disable_signals();
     }
-
-    /// The port the server listens on.
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
-    /// A handle to stop the server (gracefully or not).
-    pub fn handle(&self) -> ServerHandle {
-        self.server.handle()
-    }
-
-    /// Serves until stopped (SIGTERM/SIGINT or [`ServerHandle::stop`]); in-flight requests finish.
-    pub async fn run(self) -> std::io::Result<()> {
-        self.server.await
-    }
+    tracing::info!(
+        rest_url = %args.rest_url,
+        introspection = !args.no_introspection,
+        port,
+        "GraphQL server listening"
+    );
+    Ok(BoundServer::new(server.run(), port))
 }
 
 /// `articles serve-graphql`: binds, serves until SIGTERM/SIGINT, then exits once in-flight
@@ -220,7 +194,7 @@ impl GraphqlServer {
 pub async fn run(args: GraphqlArgs) -> anyhow::Result<()> {
     let listener =
         TcpListener::bind(&args.bind).with_context(|| format!("cannot listen on {}", args.bind))?;
-    let server = GraphqlServer::build(&args, listener)?;
+    let server = build(&args, listener)?;
     server.run().await?;
     tracing::info!("GraphQL server stopped");
     Ok(())

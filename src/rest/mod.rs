@@ -1,7 +1,7 @@
 //! The REST API role (`articles serve-rest`): actix-web over the shared [`crate::db::Store`].
 //!
 //! - [`RestArgs`]: the role's settings (clap, with environment fallbacks).
-//! - [`RestServer::build`]: builds the app on a listener the caller bound (tests use port 0) and
+//! - [`build`]: builds the app on a listener the caller bound (tests use port 0) and
 //!   reports the real port; [`run`] is what the CLI calls.
 //! - `routes`: the route table, the JSON 404/405 fallbacks and `/`, `/health`, `/openapi.json`.
 //! - `handlers`: the article endpoints; `types`: request parsing and response bodies.
@@ -19,15 +19,15 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::dev::{Server, ServerHandle};
 use actix_web::{web, App, HttpServer};
 use anyhow::Context;
 use clap::Parser;
 use prometheus::IntGauge;
 
-use crate::config::{parse_bytes, parse_duration, DatabaseArgs, Signals};
+use crate::config::{parse_bytes, parse_duration, DatabaseArgs};
 use crate::db::Store;
 use crate::metrics::Metrics;
+use crate::server::{BoundServer, Signals};
 
 pub use routes::OPENAPI_JSON;
 
@@ -132,81 +132,55 @@ pub(crate) struct RestState {
     pub idempotency_ttl: Duration,
 }
 
-/// A built REST server, bound and ready to run.
-pub struct RestServer {
-    server: Server,
-    port: u16,
+/// Opens the store and builds the REST server on `listener`; nothing is served until
+/// [`BoundServer::run`] is awaited (or spawned).
+pub fn build(args: &RestArgs, listener: TcpListener) -> anyhow::Result<BoundServer> {
+    build_with(args, listener, Signals::Handle)
 }
 
-impl RestServer {
-    /// Opens the store and builds the server on `listener`. Nothing is served until [`Self::run`]
-    /// is awaited (or the server is spawned).
-    pub fn build(args: &RestArgs, listener: TcpListener) -> anyhow::Result<Self> {
-        Self::build_with(args, listener, Signals::Handle)
+/// [`build`], choosing whether the server stops by itself on SIGTERM/SIGINT.
+pub fn build_with(
+    args: &RestArgs,
+    listener: TcpListener,
+    signals: Signals,
+) -> anyhow::Result<BoundServer> {
+    let path = args.db.path();
+    let store = Store::open(&path, args.read_connections)?;
+    let port = listener.local_addr()?.port();
+    let metrics = web::Data::new(Metrics::new());
+    register_store_gauges(&metrics, &store)?;
+    let state = web::Data::new(RestState {
+        store,
+        api_token: args.api_token.clone().filter(|t| !t.is_empty()),
+        idempotency_ttl: args.idempotency_ttl,
+    });
+    if state.api_token.is_none() {
+        tracing::warn!("no --api-token set: writes are open to every client");
     }
-
-    /// [`Self::build`], choosing whether the server stops by itself on SIGTERM/SIGINT.
-    pub fn build_with(
-        args: &RestArgs,
-        listener: TcpListener,
-        signals: Signals,
-    ) -> anyhow::Result<Self> {
-        let path = args.db.path();
-        let store = Store::open(&path, args.read_connections)?;
-        let port = listener.local_addr()?.port();
-        let metrics = web::Data::new(Metrics::new());
-        register_store_gauges(&metrics, &store)?;
-        let state = web::Data::new(RestState {
-            store,
-            api_token: args.api_token.clone().filter(|t| !t.is_empty()),
-            idempotency_ttl: args.idempotency_ttl,
-        });
-        if state.api_token.is_none() {
-            tracing::warn!("no --api-token set: writes are open to every client");
-        }
-        let cors_origins = Arc::new(args.cors_origins.clone());
-        let (body_limit, bulk_body_limit) = (args.body_limit, args.bulk_body_limit);
-        let mut server = HttpServer::new(move || {
-            App::new()
-                .app_data(state.clone())
-                .app_data(metrics.clone())
-                .configure(|cfg| routes::configure(cfg, body_limit, bulk_body_limit))
-                .wrap(routes::cors(&cors_origins))
-                .wrap(actix_web::middleware::from_fn(crate::metrics::observe))
-        })
-        .listen(listener)?
-        .shutdown_timeout(args.shutdown_timeout.as_secs());
-        if let Some(workers) = args.workers {
-            server = server.workers(workers.max(1));
-        }
-        if signals == Signals::Ignore {
-            server = server.disable_signals();
-        }
-        tracing::info!(
-            database = %path.display(),
-            port,
-            "REST API listening"
-        );
-        Ok(Self {
-            server: server.run(),
-            port,
-        })
+    let cors_origins = Arc::new(args.cors_origins.clone());
+    let (body_limit, bulk_body_limit) = (args.body_limit, args.bulk_body_limit);
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .app_data(metrics.clone())
+            .configure(|cfg| routes::configure(cfg, body_limit, bulk_body_limit))
+            .wrap(routes::cors(&cors_origins))
+            .wrap(actix_web::middleware::from_fn(crate::metrics::observe))
+    })
+    .listen(listener)?
+    .shutdown_timeout(args.shutdown_timeout.as_secs());
+    if let Some(workers) = args.workers {
+        server = server.workers(workers.max(1));
     }
-
-    /// The port the server listens on.
-    pub fn port(&self) -> u16 {
-        self.port
+    if signals == Signals::Ignore {
+        server = server.disable_signals();
     }
-
-    /// A handle to stop the server (gracefully or not).
-    pub fn handle(&self) -> ServerHandle {
-        self.server.handle()
-    }
-
-    /// Serves until stopped (SIGTERM/SIGINT or [`ServerHandle::stop`]); in-flight requests finish.
-    pub async fn run(self) -> std::io::Result<()> {
-        self.server.await
-    }
+    tracing::info!(
+        database = %path.display(),
+        port,
+        "REST API listening"
+    );
+    Ok(BoundServer::new(server.run(), port))
 }
 
 /// Gauges read from the store at scrape time: articles stored and pool connections in use.
@@ -266,7 +240,7 @@ impl prometheus::core::Collector for StoreCollector {
 pub async fn run(args: RestArgs) -> anyhow::Result<()> {
     let listener =
         TcpListener::bind(&args.bind).with_context(|| format!("cannot listen on {}", args.bind))?;
-    let server = RestServer::build(&args, listener)?;
+    let server = build(&args, listener)?;
     server.run().await?;
     tracing::info!("REST API stopped");
     Ok(())

@@ -10,7 +10,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use actix_web::dev::ServerHandle;
-use articles::rest::{RestArgs, RestServer};
+use articles::rest::RestArgs;
 use awc::http::header::HeaderMap;
 use serde_json::Value;
 use tempfile::TempDir;
@@ -67,7 +67,7 @@ pub async fn spawn_rest_on(
     let mut args = RestArgs::for_database(&db_path);
     adjust(&mut args);
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
-    let server = RestServer::build(&args, listener).expect("build REST server");
+    let server = articles::rest::build(&args, listener).expect("build REST server");
     let port = server.port();
     let handle = server.handle();
     actix_rt::spawn(server.run());

@@ -9,7 +9,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use actix_web::dev::ServerHandle;
-use articles::graphql::{GraphqlArgs, GraphqlServer};
+use articles::graphql::GraphqlArgs;
 use serde_json::{json, Value};
 
 use crate::common::{self, Reply, TestApp};
@@ -52,7 +52,7 @@ pub async fn spawn_graphql_with(
     let mut args = GraphqlArgs::for_rest_url(rest_url);
     adjust(&mut args);
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
-    let server = GraphqlServer::build(&args, listener).expect("build GraphQL server");
+    let server = articles::graphql::build(&args, listener).expect("build GraphQL server");
     let port = server.port();
     let handle = server.handle();
     actix_rt::spawn(server.run());
