@@ -10,7 +10,8 @@ use crate::sync::{SyncArgs, VerifyArgs};
 
 /// Blog articles service stack: REST API, GraphQL gateway and database sync in one binary.
 ///
-/// Each role runs as its own process. Logging goes to stderr and is filtered by RUST_LOG
+/// Each role runs as its own process (`serve` runs REST and GraphQL together, for a first run).
+/// Logging goes to stderr and is filtered by RUST_LOG
 /// (default: info).
 #[derive(Debug, Parser)]
 #[command(name = "articles", version, about, long_about)]
