@@ -862,3 +862,59 @@ async fn serve_graphql_takes_the_rest_url_from_the_environment() {
     );
     assert_eq!(graphql.terminate().code(), Some(0));
 }
+
+/// A document sent again (prepared once per worker) runs with each request's own variables and
+/// operation name, and a refused document stays refused.
+#[actix_web::test]
+async fn repeated_documents_use_their_own_variables_and_operation() {
+    let stack = spawn_graphql_stack_with_one_worker().await;
+    stack.rest.create_article("First", "1").await;
+    stack.rest.create_article("Second", "2").await;
+    let query = "query One($id: Int!) { getArticle(id: $id) { data { title } } } \
+                 query Page { getArticles(limit: 1) { count } }";
+    for (id, title) in [(1, "First"), (2, "Second"), (1, "First")] {
+        let reply = stack
+            .graphql
+            .post_json(
+                &json!({"query": query, "operationName": "One", "variables": {"id": id}}),
+                None,
+            )
+            .await;
+        assert_eq!(
+            reply.body["data"]["getArticle"]["data"]["title"], title,
+            "{}",
+            reply.text
+        );
+    }
+    let page = stack
+        .graphql
+        .post_json(&json!({"query": query, "operationName": "Page"}), None)
+        .await;
+    assert_eq!(
+        page.body["data"]["getArticles"]["count"], 1,
+        "{}",
+        page.text
+    );
+    for _ in 0..2 {
+        let wrong_type = stack
+            .graphql
+            .post_json(
+                &json!({"query": query, "operationName": "One", "variables": {"id": "x"}}),
+                None,
+            )
+            .await;
+        assert!(wrong_type.body["errors"].is_array(), "{}", wrong_type.text);
+        let unknown = stack
+            .graphql
+            .run("{ getArticle(id: 1) { nope } }", json!({}))
+            .await;
+        assert!(unknown["errors"].is_array(), "{unknown}");
+    }
+}
+
+async fn spawn_graphql_stack_with_one_worker() -> graphql_support::Stack {
+    let rest = common::spawn_rest().await;
+    let graphql =
+        graphql_support::spawn_graphql_with(&rest.address, |args| args.workers = Some(1)).await;
+    graphql_support::Stack { rest, graphql }
+}

@@ -15,6 +15,7 @@
 mod context;
 mod metrics;
 mod page;
+pub(crate) mod prepared;
 mod routes;
 mod schema;
 mod upstream;
@@ -165,6 +166,7 @@ pub fn build_with(
             ),
             metrics: Arc::clone(&graphql_metrics),
             body_limit: settings.body_limit,
+            prepared: prepared::PreparedOperations::default(),
         };
         App::new()
             .app_data(web::Data::new(state))

@@ -18,6 +18,7 @@ use serde_json::json;
 use super::context::RequestContext;
 use super::metrics::{GraphqlMetrics, Outcome};
 use super::page;
+use super::prepared::PreparedOperations;
 use super::schema::Schema;
 use super::upstream::RestHandle;
 
@@ -38,6 +39,8 @@ pub struct State {
     pub rest: RestHandle,
     pub metrics: Arc<GraphqlMetrics>,
     pub body_limit: usize,
+    /// Operations this worker has parsed and validated already.
+    pub prepared: PreparedOperations,
 }
 
 /// Registers every route.
@@ -168,10 +171,20 @@ async fn run_operation(
     auth: Option<Arc<str>>,
 ) -> GraphQLResponse {
     let context = RequestContext::new(state.rest.clone(), auth);
-    let result = operation
-        .execute(&state.schema, &context)
-        .await
-        .into_result();
+    let variables = operation.variables();
+    let result = match state.prepared.get(
+        &state.schema,
+        &operation.query,
+        operation.operation_name.as_deref(),
+    ) {
+        Ok(prepared) => {
+            prepared
+                .borrow_dependent()
+                .execute(&variables, &context)
+                .await
+        }
+        Err(refused) => Err(refused),
+    };
     let outcome = match &result {
         Ok((_, errors)) if errors.is_empty() => {
             if context.failed() {
