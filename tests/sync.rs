@@ -747,3 +747,55 @@ fn watch_survives_failed_passes() {
     let status = common::wait_timeout(&mut child, Duration::from_secs(30));
     assert_eq!(status.code(), Some(0));
 }
+
+/// A destination that runs out of space (a file-size limit, as a full disk would) fails with
+/// one error line and a non-zero exit, leaves B intact, and a later run converges.
+#[test]
+fn full_destination_fails_cleanly_and_recovers() {
+    let p = Paths::new();
+    create_large_source(&p.a, 20_000, 1000);
+    let limited = Command::new("bash")
+        .arg("-c")
+        // SIGXFSZ ignored, so writes past the limit fail with EFBIG like writes to a full disk.
+        .arg(r#"trap "" XFSZ; ulimit -f 6144; exec "$0" "$@""#)
+        .args([
+            BIN,
+            "sync",
+            "--from",
+            &p.a.to_string_lossy(),
+            "--to",
+            &p.b(),
+        ])
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("bash runs");
+    let err = stderr(&limited);
+    assert!(
+        !limited.status.success(),
+        "a 6 MiB limit cannot hold 20 MB: {err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+    let error_lines: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(error_lines.len(), 1, "{err}");
+    let mut b = open(&p.b);
+    let check: Vec<String> = diesel::sql_query("PRAGMA integrity_check")
+        .load::<IntegrityCheck>(&mut b)
+        .unwrap()
+        .into_iter()
+        .map(|row| row.integrity_check)
+        .collect();
+    assert_eq!(
+        check,
+        vec!["ok".to_owned()],
+        "B is intact after the failed run"
+    );
+    drop(b);
+    sync_ok(&p.a, &p.b(), &[]);
+    assert!(verify(&p.a, &p.b).status.success());
+}
+
+#[derive(diesel::QueryableByName)]
+struct IntegrityCheck {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    integrity_check: String,
+}
