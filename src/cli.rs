@@ -1,17 +1,20 @@
 //! The command line: one [`Cli`] with a subcommand per role. Each variant wraps the `Args` of the
 //! module that owns the role; this file only parses and dispatches.
 
+use std::process::ExitCode;
+
 use clap::{Parser, Subcommand};
 
 use crate::graphql::GraphqlArgs;
 use crate::rest::RestArgs;
 use crate::stack::StackArgs;
-use crate::sync::{SyncArgs, VerifyArgs};
+use crate::sync::{SyncArgs, Verdict, VerifyArgs};
 
 /// Blog articles service stack: REST API, GraphQL gateway and database sync in one binary.
 ///
 /// Each role runs as its own process (`serve` runs REST and GraphQL together, for a first run).
-/// Logging goes to stderr and is filtered by RUST_LOG
+/// Exit status: 0 done; 1 `verify` found differences, or `sync` could not copy every row; 2 an
+/// error (one `error:` line on stderr) or a command-line mistake. Logging goes to stderr and is filtered by RUST_LOG
 /// (default: info).
 #[derive(Debug, Parser)]
 #[command(name = "articles", version, about, long_about)]
@@ -34,16 +37,26 @@ pub enum Command {
     Verify(VerifyArgs),
 }
 
+/// Exit status when a comparison found differences, or a sync could not copy every row.
+pub const EXIT_INCOMPLETE: u8 = 1;
+/// Exit status after an error (as for a command-line mistake, which clap reports).
+pub const EXIT_ERROR: u8 = 2;
+
 impl Command {
-    /// Runs the chosen role to completion.
-    pub async fn run(self) -> anyhow::Result<()> {
-        match self {
-            Self::ServeRest(args) => crate::rest::run(args).await,
-            Self::ServeGraphql(args) => crate::graphql::run(args).await,
-            Self::Serve(args) => crate::stack::run(args).await,
+    /// Runs the chosen role to completion; the exit status it earned (0, or
+    /// [`EXIT_INCOMPLETE`]). Errors are for the caller to report, with [`EXIT_ERROR`].
+    pub async fn run(self) -> anyhow::Result<ExitCode> {
+        let verdict = match self {
+            Self::ServeRest(args) => crate::rest::run(args).await.map(|()| Verdict::Complete),
+            Self::ServeGraphql(args) => crate::graphql::run(args).await.map(|()| Verdict::Complete),
+            Self::Serve(args) => crate::stack::run(args).await.map(|()| Verdict::Complete),
             Self::Sync(args) => crate::sync::run(args).await,
             Self::Verify(args) => crate::sync::verify::run(args),
-        }
+        }?;
+        Ok(match verdict {
+            Verdict::Complete => ExitCode::SUCCESS,
+            Verdict::Incomplete => ExitCode::from(EXIT_INCOMPLETE),
+        })
     }
 }
 

@@ -296,7 +296,7 @@ fn source_is_never_written() {
     );
 }
 
-/// Missing file, not a database, no table, missing column: one `error:` line and exit 1 each.
+/// Missing file, not a database, no table, missing column: one `error:` line and exit 2 each.
 #[test]
 fn bad_sources_fail_with_one_clear_line() {
     let p = Paths::new();
@@ -323,7 +323,7 @@ fn bad_sources_fail_with_one_clear_line() {
     ] {
         let output = articles(&["sync", "--from", &source.to_string_lossy(), "--to", &p.b()]);
         let err = stderr(&output);
-        assert_eq!(output.status.code(), Some(1), "{err}");
+        assert_eq!(output.status.code(), Some(2), "{err}");
         assert_eq!(err.trim_end().lines().count(), 1, "{err}");
         assert!(
             err.starts_with("error: ") && err.contains(expected),
@@ -577,7 +577,7 @@ async fn sync_through_rest_api_with_and_without_token() {
 
     let refused = run(None).await;
     let err = stderr(&refused);
-    assert_eq!(refused.status.code(), Some(1), "{err}");
+    assert_eq!(refused.status.code(), Some(2), "{err}");
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
     assert!(err.contains("401"), "{err}");
     assert_eq!(app.get("/articles").await.body["total"], 0);
@@ -621,7 +621,7 @@ fn unreachable_destination_fails_cleanly() {
         "5s",
     ]);
     let err = stderr(&output);
-    assert_eq!(output.status.code(), Some(1), "{err}");
+    assert_eq!(output.status.code(), Some(2), "{err}");
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
     assert!(err.contains("unreachable"), "{err}");
 }
@@ -798,4 +798,32 @@ fn full_destination_fails_cleanly_and_recovers() {
 struct IntegrityCheck {
     #[diesel(sql_type = diesel::sql_types::Text)]
     integrity_check: String,
+}
+
+/// Rows that cannot be stored are skipped with a warning naming them; the rest is synced and the
+/// exit status is 1 (incomplete), not 0 and not 2.
+#[test]
+fn unstorable_rows_are_skipped_with_exit_status_1() {
+    let p = Paths::new();
+    create_source(
+        &p.a,
+        &[
+            (1, "fine", "a", None, None),
+            (2, "   ", "blank title", None, None),
+            (3, "also fine", "c", None, Some("not a time")),
+            (4, "last", "d", None, None),
+        ],
+    );
+    let output = articles(&["sync", "--from", &p.a.to_string_lossy(), "--to", &p.b()]);
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("incomplete: 2 source rows could not be copied"),
+        "{err}"
+    );
+    assert!(
+        err.contains('2') && err.contains('3'),
+        "warnings name the ids: {err}"
+    );
+    assert_eq!(ids_of(&p.b), vec![1, 4]);
 }

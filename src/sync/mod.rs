@@ -43,7 +43,7 @@ use crate::db::sync_state::SourceDb;
 pub use plan::{plan_batch, BatchPlan};
 pub use progress::Counts;
 pub use target::Destination;
-pub use verify::VerifyArgs;
+pub use verify::{Verdict, VerifyArgs};
 
 /// Most rows read from the source per batch for a REST API (and most deletes), so that one batch
 /// always fits one `POST /articles/bulk` (10,000 rows).
@@ -458,7 +458,7 @@ fn stop_on_signal(stop: Arc<AtomicBool>, wake: Arc<tokio::sync::Notify>) -> anyh
 
 /// `articles sync`: one pass (or, with `--watch`, one every `--interval` until a signal), then
 /// the summary on stdout.
-pub async fn run(args: SyncArgs) -> anyhow::Result<()> {
+pub async fn run(args: SyncArgs) -> anyhow::Result<Verdict> {
     if args.check {
         if is_url(&args.to) {
             anyhow::bail!("--check compares two SQLite files; {} is a URL", args.to);
@@ -522,12 +522,13 @@ pub async fn run(args: SyncArgs) -> anyhow::Result<()> {
                 }
                 if !args.watch {
                     if counts.skipped > 0 && !args.dry_run {
-                        anyhow::bail!(
-                            "{} source rows could not be copied (see the warnings above); everything else is in sync",
+                        eprintln!(
+                            "incomplete: {} source rows could not be copied (see the warnings above); everything else is in sync",
                             counts.skipped
                         );
+                        return Ok(Verdict::Incomplete);
                     }
-                    return Ok(());
+                    return Ok(Verdict::Complete);
                 }
             }
             // A watcher outlives a pass that failed (API restarting, source locked): every
@@ -543,7 +544,7 @@ pub async fn run(args: SyncArgs) -> anyhow::Result<()> {
         first = false;
         if stop.load(Ordering::Relaxed) {
             tracing::info!("sync stopped");
-            return Ok(());
+            return Ok(Verdict::Complete);
         }
         tokio::select! {
             _ = tokio::time::sleep(args.interval) => {}
@@ -551,7 +552,7 @@ pub async fn run(args: SyncArgs) -> anyhow::Result<()> {
         }
         if stop.load(Ordering::Relaxed) {
             tracing::info!("sync stopped");
-            return Ok(());
+            return Ok(Verdict::Complete);
         }
     }
 }
