@@ -1,7 +1,10 @@
-//! What building an HTTP role yields: an actix server bound to a listener the caller chose (tests
-//! bind port 0), the port it got, a stop handle and `run`. Shared by `rest`, `graphql` and `stack`.
+//! What the HTTP roles share: [`BoundServer`], what building one yields (an actix server bound to
+//! a listener the caller chose, the port it got, a stop handle and `run`), [`Signals`], and the
+//! CORS policy ([`cors`]). Used by `rest`, `graphql` and `stack`.
 
+use actix_cors::Cors;
 use actix_web::dev::{Server, ServerHandle};
+use actix_web::http::header;
 
 /// Whether a server stops by itself on SIGTERM/SIGINT, or leaves that to its owner (`serve` stops
 /// GraphQL before REST).
@@ -38,4 +41,22 @@ impl BoundServer {
     pub async fn run(self) -> std::io::Result<()> {
         self.server.await
     }
+}
+
+/// CORS as configured (`--cors-origins`): `*` for any origin, `none` for no CORS headers, else a list of origins.
+pub fn cors(origins: &[String]) -> actix_web::middleware::Condition<Cors> {
+    let enabled = !origins.iter().any(|o| o.eq_ignore_ascii_case("none")) && !origins.is_empty();
+    let mut cors = Cors::default()
+        .allow_any_method()
+        .allow_any_header()
+        .expose_headers([header::ETAG, header::LOCATION])
+        .max_age(3600);
+    if origins.iter().any(|o| o == "*") {
+        cors = cors.allow_any_origin().send_wildcard();
+    } else {
+        for origin in origins.iter().filter(|o| !o.eq_ignore_ascii_case("none")) {
+            cors = cors.allowed_origin(origin);
+        }
+    }
+    actix_web::middleware::Condition::new(enabled, cors)
 }

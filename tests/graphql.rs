@@ -918,3 +918,47 @@ async fn spawn_graphql_stack_with_one_worker() -> graphql_support::Stack {
         graphql_support::spawn_graphql_with(&rest.address, |args| args.workers = Some(1)).await;
     graphql_support::Stack { rest, graphql }
 }
+
+/// Browsers on other origins may call /graphql (CORS, `*` by default, as the REST API), with
+/// the Authorization header; `none` turns CORS off.
+#[actix_web::test]
+async fn cors_lets_browsers_on_other_origins_call_graphql() {
+    let rest = common::spawn_rest().await;
+    let open = graphql_support::spawn_graphql(&rest.address).await;
+    let preflight = common::send(
+        open.client
+            .request(awc::http::Method::OPTIONS, open.url("/graphql"))
+            .insert_header(("Origin", "https://blog.example"))
+            .insert_header(("Access-Control-Request-Method", "POST"))
+            .insert_header((
+                "Access-Control-Request-Headers",
+                "content-type, authorization",
+            )),
+        None,
+    )
+    .await;
+    assert!(preflight.status < 300, "{}", preflight.status);
+    assert_eq!(
+        preflight.header("access-control-allow-origin").as_deref(),
+        Some("*")
+    );
+    let allowed = preflight
+        .header("access-control-allow-headers")
+        .unwrap_or_default()
+        .to_lowercase();
+    assert!(allowed.contains("authorization"), "{allowed}");
+    let closed = graphql_support::spawn_graphql_with(&rest.address, |args| {
+        args.cors_origins = vec!["none".into()]
+    })
+    .await;
+    let reply = common::send(
+        closed
+            .client
+            .post(closed.url("/graphql"))
+            .insert_header(("Origin", "https://blog.example")),
+        Some(&json!({"query": "{ getArticles { count } }"})),
+    )
+    .await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.header("access-control-allow-origin"), None);
+}

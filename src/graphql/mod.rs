@@ -97,6 +97,17 @@ pub struct GraphqlArgs {
     #[arg(long, env = "ARTICLES_GRAPHQL_BODY_LIMIT", default_value = "2MiB", value_parser = parse_bytes, value_name = "SIZE")]
     pub body_limit: usize,
 
+    /// Origins allowed by CORS, comma-separated; `*` allows every origin, `none` sends no CORS
+    /// headers.
+    #[arg(
+        long,
+        env = "ARTICLES_GRAPHQL_CORS_ORIGINS",
+        default_value = "*",
+        value_delimiter = ',',
+        value_name = "ORIGINS"
+    )]
+    pub cors_origins: Vec<String>,
+
     /// Refuse introspection queries (`__schema`, `__type`); GraphiQL then shows no docs.
     #[arg(long, env = "ARTICLES_GRAPHQL_NO_INTROSPECTION")]
     pub no_introspection: bool,
@@ -119,6 +130,7 @@ impl GraphqlArgs {
             max_fields: 500,
             max_tokens: 5000,
             body_limit: 2 << 20,
+            cors_origins: vec!["*".into()],
             no_introspection: false,
             shutdown_timeout: Duration::from_secs(30),
         }
@@ -150,6 +162,7 @@ pub fn build_with(
     let http_metrics = web::Data::new(Metrics::new());
     let graphql_metrics = metrics::GraphqlMetrics::register(http_metrics.registry())?;
     let schema = Arc::new(schema::build(args.limits()));
+    let cors_origins = Arc::new(args.cors_origins.clone());
     let settings = Arc::new(routes::Settings {
         rest_url: args.rest_url.trim_end_matches('/').to_owned(),
         rest_timeout: args.rest_timeout,
@@ -172,6 +185,7 @@ pub fn build_with(
             .app_data(web::Data::new(state))
             .app_data(http_metrics.clone())
             .configure(routes::configure)
+            .wrap(crate::server::cors(&cors_origins))
             .wrap(actix_web::middleware::from_fn(crate::metrics::observe))
     })
     .listen(listener)?
@@ -219,5 +233,6 @@ mod tests {
         assert_eq!(parsed.max_tokens, built.max_tokens);
         assert_eq!(parsed.body_limit, built.body_limit);
         assert_eq!(parsed.no_introspection, built.no_introspection);
+        assert_eq!(parsed.cors_origins, built.cors_origins);
     }
 }

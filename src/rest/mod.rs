@@ -164,7 +164,7 @@ pub fn build_with(
             .app_data(state.clone())
             .app_data(metrics.clone())
             .configure(|cfg| routes::configure(cfg, body_limit, bulk_body_limit))
-            .wrap(routes::cors(&cors_origins))
+            .wrap(crate::server::cors(&cors_origins))
             .wrap(actix_web::middleware::from_fn(crate::metrics::observe))
     })
     .listen(listener)?

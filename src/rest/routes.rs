@@ -1,7 +1,6 @@
 //! The route table of the REST API, the JSON fallbacks (404, 405, body and query errors) and
 //! the small endpoints: `/`, `/health`, `/openapi.json`, `/metrics`.
 
-use actix_cors::Cors;
 use actix_web::error::{JsonPayloadError, QueryPayloadError};
 use actix_web::http::{header, Method};
 use actix_web::{web, HttpRequest, HttpResponse, Resource};
@@ -89,24 +88,6 @@ async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
         req.method(),
         req.path()
     )))
-}
-
-/// CORS as configured: `*` for any origin, `none` for no CORS headers, else a list of origins.
-pub fn cors(origins: &[String]) -> actix_web::middleware::Condition<Cors> {
-    let enabled = !origins.iter().any(|o| o.eq_ignore_ascii_case("none")) && !origins.is_empty();
-    let mut cors = Cors::default()
-        .allow_any_method()
-        .allow_any_header()
-        .expose_headers([header::ETAG, header::LOCATION])
-        .max_age(3600);
-    if origins.iter().any(|o| o == "*") {
-        cors = cors.allow_any_origin().send_wildcard();
-    } else {
-        for origin in origins.iter().filter(|o| !o.eq_ignore_ascii_case("none")) {
-            cors = cors.allowed_origin(origin);
-        }
-    }
-    actix_web::middleware::Condition::new(enabled, cors)
 }
 
 /// `GET /`: a small static index of the endpoints.
