@@ -127,7 +127,7 @@ pub fn connect(path: &Path) -> Result<DbConnection, OpenError> {
 }
 
 /// How often the checkpointer copies the WAL back into the database file.
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 /// WAL size (in pages of 4 KiB) at which the writer checkpoints after a commit.
 const WRITER_CHECKPOINT_PAGES: u32 = 8192;
 
