@@ -3,6 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use diesel::dsl::Eq;
 use diesel::prelude::*;
 
 use super::articles;
@@ -95,21 +96,14 @@ pub fn apply(
 ) -> QueryResult<BulkOutcome> {
     let mut outcome = BulkOutcome::default();
     let mut current = existing_rows(conn, &changes.upsert)?;
-    let mut fresh: Vec<ArticleRow<'_>> = Vec::new();
+    let mut fresh: Vec<&UpsertRow> = Vec::new();
     for row in &changes.upsert {
         let Some(current) = current.remove(&row.id.0) else {
-            fresh.push(ArticleRow {
-                id: row.id.0,
-                title: row.title.as_str(),
-                content: &row.content,
-                created_at: row.created_at.or(row.updated_at).unwrap_or(now).naive(),
-                updated_at: row.updated_at.or(row.created_at).unwrap_or(now).naive(),
-            });
+            fresh.push(row);
             continue;
         };
         let text_changed = current.title != row.title.as_str() || current.content != row.content;
         let target = ArticleRow {
-            id: current.id,
             title: row.title.as_str(),
             content: &row.content,
             created_at: row.created_at.map_or(current.created_at, Timestamp::naive),
@@ -131,12 +125,8 @@ pub fn apply(
             outcome.updated += 1;
         }
     }
-    for chunk in fresh.chunks(INSERT_CHUNK) {
-        diesel::insert_into(articles_table::table)
-            .values(chunk)
-            .execute(conn)?;
-    }
     outcome.inserted = fresh.len() as u64;
+    write_new(conn, fresh, now)?;
     for &id in &changes.delete {
         if articles::delete(conn, id)? {
             outcome.deleted += 1;
@@ -145,16 +135,68 @@ pub fn apply(
     Ok(outcome)
 }
 
-/// Rows per multi-row INSERT (5 binds each; SQLite allows 32,766 per statement).
-const INSERT_CHUNK: usize = 500;
+/// Writes `rows` as given, replacing any row with the same id, in multi-row statements and
+/// without reading first; missing timestamps are filled as for a new row in [`apply`]. The fast
+/// path for rows the caller knows to be new (here, and sync's rows it has never written).
+/// Returns how many rows were written.
+pub fn write_new<'a>(
+    conn: &mut DbConnection,
+    rows: impl IntoIterator<Item = &'a UpsertRow>,
+    now: Timestamp,
+) -> QueryResult<usize> {
+    // Tuples of `column.eq(value)`, not the derived `Insertable` struct: Diesel treats struct
+    // fields as defaultable and then runs a SQLite batch as one INSERT per row (measured: a
+    // 300,000-row sync took 4.5 s instead of 2.6 s).
+    let rows: Vec<NewRowValues<'a>> = rows.into_iter().map(|row| row.as_new(now)).collect();
+    let mut written = 0;
+    for chunk in rows.chunks(WRITE_CHUNK) {
+        written += diesel::replace_into(articles_table::table)
+            .values(chunk)
+            .execute(conn)?;
+    }
+    Ok(written)
+}
+
+impl UpsertRow {
+    /// This row as a new article: given timestamps kept, one standing in for a missing other,
+    /// else `now`.
+    fn as_new(&self, now: Timestamp) -> NewRowValues<'_> {
+        (
+            articles_table::id.eq(self.id.0),
+            articles_table::title.eq(self.title.as_str()),
+            articles_table::content.eq(self.content.as_str()),
+            articles_table::created_at.eq(self
+                .created_at
+                .or(self.updated_at)
+                .unwrap_or(now)
+                .naive()),
+            articles_table::updated_at.eq(self
+                .updated_at
+                .or(self.created_at)
+                .unwrap_or(now)
+                .naive()),
+        )
+    }
+}
+
+/// The values of one new row, every column given.
+type NewRowValues<'a> = (
+    Eq<articles_table::id, i64>,
+    Eq<articles_table::title, &'a str>,
+    Eq<articles_table::content, &'a str>,
+    Eq<articles_table::created_at, chrono::NaiveDateTime>,
+    Eq<articles_table::updated_at, chrono::NaiveDateTime>,
+);
+
+/// Rows per multi-row statement (5 binds each; SQLite allows 32,766 per statement).
+const WRITE_CHUNK: usize = 200;
 /// Ids per `IN (...)` lookup.
 const LOOKUP_CHUNK: usize = 900;
 
-/// A row written with every column given (no defaults), so inserts can be batched.
-#[derive(Insertable, AsChangeset)]
+/// The new version of an existing row.
+#[derive(AsChangeset)]
 #[diesel(table_name = articles_table)]
 struct ArticleRow<'a> {
-    id: i64,
     title: &'a str,
     content: &'a str,
     created_at: chrono::NaiveDateTime,

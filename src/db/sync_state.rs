@@ -16,15 +16,11 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Nullable, Text};
 use diesel::Connection;
 
-use super::bulk::UpsertRow;
-use super::models::Timestamp;
 use super::schema::sync_state;
 use super::{DbConnection, BUSY_TIMEOUT};
 
 /// Ids bound per `IN (...)` list or state rows per `INSERT`, well below SQLite's variable limit.
 const IDS_PER_STATEMENT: usize = 1000;
-/// Articles per multi-row `INSERT` (5 variables each).
-const ROWS_PER_STATEMENT: usize = 200;
 
 /// One row of `sync_state`: an article id and the digest of what sync last applied for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Queryable, Insertable)]
@@ -60,49 +56,6 @@ pub fn state_delete(conn: &mut DbConnection, ids: &[i64]) -> QueryResult<()> {
         diesel::delete(sync_state::table.filter(sync_state::id.eq_any(chunk))).execute(conn)?;
     }
     Ok(())
-}
-
-/// Writes `rows` exactly (insert, or replace a row with the same id), keeping ids and given
-/// timestamps; a missing one is taken from the other, else `now` (as [`super::bulk::apply`] does
-/// for new rows). `INSERT OR REPLACE` of many rows at once and no read: the fast path for rows
-/// sync has not written before. Returns how many rows were written.
-pub fn put_articles<'a>(
-    conn: &mut DbConnection,
-    rows: impl IntoIterator<Item = &'a UpsertRow>,
-    now: Timestamp,
-) -> QueryResult<usize> {
-    use super::schema::articles;
-    let values = rows.into_iter().map(|row| {
-        let created = row.created_at.or(row.updated_at).unwrap_or(now);
-        let updated = row.updated_at.or(row.created_at).unwrap_or(now);
-        (
-            articles::id.eq(row.id.0),
-            articles::title.eq(row.title.as_str()),
-            articles::content.eq(row.content.as_str()),
-            articles::created_at.eq(created.naive()),
-            articles::updated_at.eq(updated.naive()),
-        )
-    });
-    let mut written = 0;
-    let mut chunk = Vec::with_capacity(ROWS_PER_STATEMENT);
-    // REPLACE, not ON CONFLICT DO UPDATE: `articles` has no triggers or foreign keys that would
-    // tell them apart, and REPLACE needs no second clause. Multi-row statements: one prepare per
-    // chunk beats one step per row.
-    for value in values {
-        chunk.push(value);
-        if chunk.len() == ROWS_PER_STATEMENT {
-            written += diesel::replace_into(articles::table)
-                .values(std::mem::take(&mut chunk))
-                .execute(conn)?;
-            chunk.reserve(ROWS_PER_STATEMENT);
-        }
-    }
-    if !chunk.is_empty() {
-        written += diesel::replace_into(articles::table)
-            .values(chunk)
-            .execute(conn)?;
-    }
-    Ok(written)
 }
 
 /// Page cache of a destination while sync writes to it: a whole batch fits, so SQLite does not

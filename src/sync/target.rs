@@ -251,11 +251,8 @@ impl Destination {
                 )?;
                 let now = Timestamp::now();
                 conn.immediate_transaction(|conn| {
-                    let inserted = sync_state::put_articles(
-                        conn,
-                        plan.insert.iter().map(|(row, _)| row),
-                        now,
-                    )?;
+                    let inserted =
+                        bulk::write_new(conn, plan.insert.iter().map(|(row, _)| row), now)?;
                     let mut outcome = bulk::apply(conn, &changes, now)?;
                     outcome.inserted += inserted as u64;
                     sync_state::state_put(conn, &entries)?;
