@@ -22,6 +22,7 @@ use std::time::Instant;
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::ContentType;
+use actix_web::http::StatusCode;
 use actix_web::middleware::Next;
 use actix_web::{web, HttpResponse};
 use futures_util::FutureExt;
@@ -121,8 +122,7 @@ impl Metrics {
         &self.registry
     }
 
-    fn record(&self, method: &str, path: &str, status: u16, seconds: f64) {
-        let status = status.to_string();
+    fn record(&self, method: &str, path: &str, status: StatusCode, seconds: f64) {
         let status = status.as_str();
         self.requests
             .with_label_values(&[method, path, status])
@@ -165,7 +165,7 @@ pub async fn observe(
     }
     let method = req.method().clone();
     let template = req.match_pattern();
-    let raw_path = req.path().to_owned();
+    let uri = req.uri().clone(); // reference-counted: no copy of the path per request
     let result = match AssertUnwindSafe(next.call(req)).catch_unwind().await {
         Ok(result) => result.map(ServiceResponse::map_into_boxed_body),
         Err(panic) => {
@@ -179,8 +179,8 @@ pub async fn observe(
     };
     let elapsed = started.elapsed();
     let status = match &result {
-        Ok(res) => res.status().as_u16(),
-        Err(error) => error.as_response_error().status_code().as_u16(),
+        Ok(res) => res.status(),
+        Err(error) => error.as_response_error().status_code(),
     };
     let path = template.as_deref().unwrap_or(UNMATCHED_PATH);
     if let Some(metrics) = &metrics {
@@ -190,8 +190,8 @@ pub async fn observe(
     tracing::info!(
         target: "articles::access",
         method = %method,
-        path = %raw_path,
-        status,
+        path = %uri.path(),
+        status = status.as_u16(),
         micros = elapsed.as_micros() as u64,
     );
     result

@@ -2,8 +2,8 @@
 //! answers in the JSON contract. Point reads run inline when a pooled connection is idle (cheaper
 //! than a thread hop); anything that can wait (list scans, writes) runs off the async workers.
 
-use actix_web::http::header::{self, EntityTag, HeaderValue};
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::http::header::{self, EntityTag};
+use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
 use serde_json::Value;
 
 use super::auth::WriteAccess;
@@ -33,9 +33,10 @@ fn etag(article: &Article) -> EntityTag {
 fn with_article(
     mut response: actix_web::HttpResponseBuilder,
     article: &Article,
+    tag: EntityTag,
     message: Option<&str>,
 ) -> HttpResponse {
-    response.insert_header(header::ETag(etag(article)));
+    response.insert_header(header::ETag(tag));
     let body = Envelope {
         success: true,
         data: ArticleJson::from(article),
@@ -44,44 +45,31 @@ fn with_article(
     response.json(body)
 }
 
-/// Reads `If-Match` into a [`Precondition`]. Weak tags never match (RFC 9110 strong comparison).
+/// Reads `If-Match` into a [`Precondition`]. Weak tags never match (RFC 9110 strong comparison);
+/// a header that does not parse matches nothing.
 fn precondition(req: &HttpRequest) -> Precondition {
-    let values: Vec<&HeaderValue> = req.headers().get_all(header::IF_MATCH).collect();
-    if values.is_empty() {
+    if !req.headers().contains_key(header::IF_MATCH) {
         return Precondition::None;
     }
-    let mut tags = Vec::new();
-    for value in values {
-        let Ok(text) = value.to_str() else { continue };
-        for item in text.split(',').map(str::trim) {
-            if item == "*" {
-                return Precondition::Exists;
-            }
-            if let Some(tag) = item
-                .strip_prefix('"')
-                .and_then(|t| t.strip_suffix('"'))
-                .and_then(|t| u64::from_str_radix(t, 16).ok())
-            {
-                tags.push(tag);
-            }
-        }
+    match req.get_header::<header::IfMatch>() {
+        Some(header::IfMatch::Any) => Precondition::Exists,
+        Some(header::IfMatch::Items(tags)) => Precondition::VersionIn(
+            tags.iter()
+                .filter(|tag| !tag.weak)
+                .filter_map(|tag| u64::from_str_radix(tag.tag(), 16).ok())
+                .collect(),
+        ),
+        None => Precondition::VersionIn(Vec::new()),
     }
-    Precondition::VersionIn(tags)
 }
 
-/// `If-None-Match` satisfied by `article` (weak comparison, as RFC 9110 asks for GET).
-fn not_modified(req: &HttpRequest, article: &Article) -> bool {
-    let current = etag(article);
-    req.headers().get_all(header::IF_NONE_MATCH).any(|value| {
-        value.to_str().is_ok_and(|text| {
-            text.split(',').map(str::trim).any(|item| {
-                item == "*"
-                    || item
-                        .parse::<EntityTag>()
-                        .is_ok_and(|tag| tag.weak_eq(&current))
-            })
-        })
-    })
+/// `If-None-Match` satisfied by the `current` tag (weak comparison, as RFC 9110 asks for GET).
+fn not_modified(req: &HttpRequest, current: &EntityTag) -> bool {
+    match req.get_header::<header::IfNoneMatch>() {
+        Some(header::IfNoneMatch::Any) => true,
+        Some(header::IfNoneMatch::Items(tags)) => tags.iter().any(|tag| tag.weak_eq(current)),
+        None => false,
+    }
 }
 
 fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
@@ -143,12 +131,13 @@ pub async fn get(
         }
     };
     let article = found.ok_or_else(ApiError::article_not_found)?;
-    if not_modified(&req, &article) {
+    let tag = etag(&article);
+    if not_modified(&req, &tag) {
         return Ok(HttpResponse::NotModified()
-            .insert_header(header::ETag(etag(&article)))
+            .insert_header(header::ETag(tag))
             .finish());
     }
-    Ok(with_article(HttpResponse::Ok(), &article, None))
+    Ok(with_article(HttpResponse::Ok(), &article, tag, None))
 }
 
 /// `POST /articles`
@@ -179,9 +168,11 @@ pub async fn create(
     if replayed {
         response.insert_header(("Idempotent-Replayed", "true"));
     }
+    let tag = etag(&article);
     Ok(with_article(
         response,
         &article,
+        tag,
         Some("Article created successfully"),
     ))
 }
@@ -207,9 +198,11 @@ pub async fn update(
             "update answered with another outcome".into(),
         ));
     };
+    let tag = etag(&article);
     Ok(with_article(
         HttpResponse::Ok(),
         &article,
+        tag,
         Some("Article updated successfully"),
     ))
 }
