@@ -121,7 +121,7 @@ run() { # name url script
 }
 
 echo "== wrk -t$threads -c$connections -d$duration (after a $warmup warm-up each)"
-rest=$(run rest_get "http://127.0.0.1:$rest_port" wrk/graphql_baseline_rest_get.lua)
+rest=$(run rest_get "http://127.0.0.1:$rest_port" wrk/get_article.lua)
 one=$(run graphql_get_article "http://127.0.0.1:$graphql_port" wrk/graphql_get_article.lua)
 page=$(run graphql_get_articles "http://127.0.0.1:$graphql_port" wrk/graphql_get_articles.lua)
 
