@@ -144,6 +144,26 @@ impl TestApp {
     }
 }
 
+/// Starts `command` logging at info, and forwards its stderr lines to the returned receiver.
+pub fn spawn_logged(command: &mut Command) -> (Child, mpsc::Receiver<String>) {
+    let mut child = command
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("articles binary starts");
+    let stderr = child.stderr.take().expect("stderr piped");
+    let (lines, log) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    (child, log)
+}
+
 /// The real `articles` binary running as a child process; killed on drop.
 pub struct ChildServer {
     pub child: Child,
@@ -156,23 +176,7 @@ impl ChildServer {
     /// Starts `articles <args>` and waits until its log says which port it listens on
     /// (the line holding `listening` and `port=`).
     pub fn start(args: &[&str], cwd: &Path) -> Self {
-        let mut child = Command::new(BIN)
-            .args(args)
-            .current_dir(cwd)
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("articles binary starts");
-        let stderr = child.stderr.take().expect("stderr piped");
-        let (lines, log) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if lines.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let (child, log) = spawn_logged(Command::new(BIN).args(args).current_dir(cwd));
         let mut port = None;
         while port.is_none() {
             let line = log

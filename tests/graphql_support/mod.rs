@@ -2,9 +2,8 @@
 //! API ([`spawn_stack`], [`spawn_graphql`]), send operations, and read Prometheus counters.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -161,23 +160,11 @@ pub struct Binary {
 impl Binary {
     /// Starts `articles <args>` with extra environment variables, logging at info.
     pub fn start(args: &[&str], envs: &[(&str, &str)]) -> Self {
-        let mut child = Command::new(common::BIN)
-            .args(args)
-            .envs(envs.iter().copied())
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("articles binary starts");
-        let stderr = child.stderr.take().expect("stderr piped");
-        let (lines, log) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if lines.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let (child, log) = common::spawn_logged(
+            Command::new(common::BIN)
+                .args(args)
+                .envs(envs.iter().copied()),
+        );
         Self {
             child: Some(child),
             log,
