@@ -2,18 +2,22 @@
 //!
 //! Which error type where:
 //! - `db` returns `diesel::QueryResult`, [`crate::db::WriteError`] and [`crate::db::OpenError`];
-//!   it never sees HTTP.
+//!   it never sees HTTP. A database failure is classified once, where it is raised, as a
+//!   [`StoreError`] (refused row, busy, full, unavailable, internal); this file only maps it.
 //! - HTTP handlers (REST and GraphQL servers) return [`ApiError`]; `From` impls below turn the
 //!   store's errors into it. This file is the only place that picks a status code.
 //! - CLI glue (`main`, the `run` functions, sync) uses `anyhow` and prints one line.
 //!
-//! Internal causes (SQL errors, I/O) are logged here and never sent to the client.
+//! Internal causes (SQL errors, I/O) are logged here and never sent to the client. Statuses:
+//! a refused row is 400 naming the field (the client's input); busy is 503 with `Retry-After`;
+//! out of space is 507; a database that cannot be reached or read is 503 "unavailable" (the only
+//! case that says so); anything else is 500.
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
-use crate::db::WriteError;
+use crate::db::{StoreError, WriteError};
 
 /// An error a client sees: `{"success": false, "error": "...", "code": "...", "details": {...}}`.
 #[derive(Debug, thiserror::Error)]
@@ -41,7 +45,13 @@ pub enum ApiError {
     UnsupportedMediaType,
     #[error("{0}")]
     Unprocessable(String),
-    /// The store cannot be reached; the cause is logged, not shown.
+    /// The database is busy (another writer holds its lock, no connection free); retry shortly.
+    #[error("the database is busy, try again shortly")]
+    Busy(String),
+    /// The database is out of space; the cause is logged, not shown.
+    #[error("the database has no space left for this write")]
+    InsufficientStorage(String),
+    /// The store cannot be reached or read; the cause is logged, not shown.
     #[error("the database is unavailable, try again later")]
     Unavailable(String),
     /// A bug or an unexpected failure; the cause is logged, not shown.
@@ -71,6 +81,8 @@ impl ApiError {
             Self::PayloadTooLarge { .. } => "payload_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::Unprocessable(_) => "unprocessable",
+            Self::Busy(_) => "busy",
+            Self::InsufficientStorage(_) => "insufficient_storage",
             Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal",
         }
@@ -99,13 +111,16 @@ impl ResponseError for ApiError {
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Busy(_) | Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::InsufficientStorage(_) => StatusCode::INSUFFICIENT_STORAGE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
         match self {
+            Self::Busy(cause) => tracing::warn!(%cause, "database busy"),
+            Self::InsufficientStorage(cause) => tracing::error!(%cause, "database out of space"),
             Self::Unavailable(cause) => tracing::error!(%cause, "database unavailable"),
             Self::Internal(cause) => tracing::error!(%cause, "internal error"),
             _ => {}
@@ -126,7 +141,7 @@ impl ResponseError for ApiError {
             Self::MethodNotAllowed { allow, .. } => {
                 response.insert_header((header::ALLOW, *allow));
             }
-            Self::Unavailable(_) => {
+            Self::Busy(_) | Self::Unavailable(_) => {
                 response.insert_header((header::RETRY_AFTER, "1"));
             }
             _ => {}
@@ -146,8 +161,20 @@ impl From<WriteError> for ApiError {
             WriteError::NotFound => Self::article_not_found(),
             WriteError::PreconditionFailed => Self::PreconditionFailed,
             WriteError::IdempotencyKeyReused => Self::Unprocessable(error.to_string()),
-            WriteError::Database(cause) => cause.into(),
+            WriteError::Store(cause) => cause.into(),
             WriteError::WriterGone => Self::Unavailable(error.to_string()),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Refused { field, problem } => Self::InvalidField { field, problem },
+            StoreError::Busy(cause) => Self::Busy(cause),
+            StoreError::Full(cause) => Self::InsufficientStorage(cause),
+            StoreError::Unavailable(cause) => Self::Unavailable(cause),
+            StoreError::Internal(cause) => Self::Internal(cause),
         }
     }
 }
@@ -156,16 +183,14 @@ impl From<diesel::result::Error> for ApiError {
     fn from(error: diesel::result::Error) -> Self {
         match error {
             diesel::result::Error::NotFound => Self::article_not_found(),
-            // Every other store failure (I/O, locks held too long, a damaged file, a full disk)
-            // means the store cannot serve this request now.
-            other => Self::Unavailable(other.to_string()),
+            other => StoreError::classify(&other).into(),
         }
     }
 }
 
 impl From<diesel::r2d2::PoolError> for ApiError {
     fn from(error: diesel::r2d2::PoolError) -> Self {
-        Self::Unavailable(format!("no database connection: {error}"))
+        StoreError::from(error).into()
     }
 }
 

@@ -98,7 +98,7 @@ async fn invalid_fields_are_400_naming_the_field() {
         (json!({"title": "t", "content": null}), "content", "null"),
         (json!({"title": "", "content": "c"}), "title", "empty"),
         (
-            json!({"title": " \t\n ", "content": "c"}),
+            json!({"title": " \u{3000}\u{a0} ", "content": "c"}),
             "title",
             "whitespace",
         ),
@@ -389,17 +389,26 @@ async fn hostile_input_never_breaks_the_server() {
         assert!(reply.status < 500, "{path}: {}", reply.status);
         assert!(reply.body["success"].is_boolean(), "{path}: {}", reply.text);
     }
+    // NUL is refused (tests/article_rules.rs has the details); other control characters in
+    // content are stored exactly.
     let title_with_nul = app
         .post(
             "/articles",
             &json!({"title": "a\u{0}b", "content": "c\u{0}d"}),
         )
         .await;
-    assert_eq!(title_with_nul.status, 201);
-    let id = title_with_nul.body["data"]["id"].as_i64().unwrap();
+    assert_eq!(title_with_nul.status, 400, "{}", title_with_nul.text);
+    let controls = app
+        .post(
+            "/articles",
+            &json!({"title": "ok", "content": "c\u{1}\u{1b}\u{7f}d"}),
+        )
+        .await;
+    assert_eq!(controls.status, 201, "{}", controls.text);
+    let id = controls.body["data"]["id"].as_i64().unwrap();
     assert_eq!(
         app.get(&format!("/articles/{id}")).await.body["data"]["content"],
-        "c\u{0}d"
+        "c\u{1}\u{1b}\u{7f}d"
     );
     assert_eq!(app.get("/health").await.status, 200);
 }

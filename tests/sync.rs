@@ -347,7 +347,7 @@ fn tricky_text_round_trips_exactly() {
         (
             2,
             "\"quoted\" 'single'".into(),
-            "a\\b\"c'd\n\t\r\u{0}\u{1f}end".into(),
+            "a\\b\"c'd\n\t\r\u{1}\u{1f}end".into(),
         ),
         (
             3,

@@ -7,7 +7,7 @@ use diesel::dsl::Eq;
 use diesel::prelude::*;
 
 use super::articles;
-use super::models::{Article, ArticleId, Timestamp, Title};
+use super::models::{Article, ArticleId, Content, Timestamp, Title};
 use super::schema::articles as articles_table;
 use super::DbConnection;
 
@@ -18,7 +18,7 @@ pub struct UpsertRow {
     pub id: ArticleId,
     pub title: Title,
     /// Replicated verbatim; may be empty, unlike content written through `POST /articles`.
-    pub content: String,
+    pub content: Content,
     pub created_at: Option<Timestamp>,
     pub updated_at: Option<Timestamp>,
 }
@@ -102,10 +102,11 @@ pub fn apply(
             fresh.push(row);
             continue;
         };
-        let text_changed = current.title != row.title.as_str() || current.content != row.content;
+        let text_changed =
+            current.title != row.title.as_str() || current.content != row.content.as_str();
         let target = ArticleRow {
             title: row.title.as_str(),
-            content: &row.content,
+            content: row.content.as_str(),
             created_at: row.created_at.map_or(current.created_at, Timestamp::naive),
             updated_at: match row.updated_at {
                 Some(at) => at.naive(),
@@ -228,7 +229,7 @@ mod tests {
         UpsertRow {
             id: ArticleId(id),
             title: Title::parse(format!("t{id}")).unwrap(),
-            content: String::new(),
+            content: Content::default(),
             created_at: None,
             updated_at: None,
         }

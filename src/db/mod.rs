@@ -4,6 +4,7 @@
 //! - [`models`]: the read / insert / changeset structs and the domain types (ids, titles,
 //!   timestamps) that validate on construction.
 //! - [`articles`], [`bulk`]: query functions over a connection, returning `QueryResult`.
+//! - [`error`]: [`StoreError`], what a failed call means (refused row, busy, full, unavailable).
 //! - [`writer`]: the single writer thread with group commit.
 //! - [`Store`]: what a server holds: a pool of read-only connections plus the writer.
 //!
@@ -12,6 +13,7 @@
 
 pub mod articles;
 pub mod bulk;
+pub mod error;
 pub mod models;
 pub mod schema;
 pub mod sync_state;
@@ -27,6 +29,7 @@ use diesel::sqlite::SqliteConnection;
 use diesel::Connection;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
+pub use error::StoreError;
 pub use writer::{Precondition, WriteError, WriteOp, WriteOutcome, Writer};
 
 /// The connection type of the current backend.

@@ -42,20 +42,31 @@ impl fmt::Display for ArticleId {
 /// Why a title was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum TitleError {
+    #[error("must not contain control characters (U+0000 to U+001F, U+007F to U+009F)")]
+    ControlCharacter,
     #[error("must not be empty or whitespace only")]
     Blank,
     #[error("must be at most {MAX_TITLE_CHARS} characters")]
     TooLong,
 }
 
-/// A title that fits the table: not blank, at most [`MAX_TITLE_CHARS`] characters. The text is
-/// kept exactly as given (no trimming), so it round-trips byte for byte.
+/// A title that fits the table: one line of text, not blank, at most [`MAX_TITLE_CHARS`]
+/// characters, and no control characters (`char::is_control`: U+0000 to U+001F and U+007F to
+/// U+009F, so no NUL, tab or line break). The text is kept exactly as given (no trimming), so it
+/// round-trips byte for byte.
+///
+/// This is the one definition of a valid title; the database enforces the same rule (the CHECK on
+/// `length(title)` and the `articles_valid_*` triggers of the `article_rules` migration), so no
+/// write path can store what this refuses, and a write refused by the database is the client's
+/// error, not an outage.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Title(String);
 
 impl Title {
     pub fn parse(raw: String) -> Result<Self, TitleError> {
-        if raw.trim().is_empty() {
+        if raw.chars().any(char::is_control) {
+            Err(TitleError::ControlCharacter)
+        } else if raw.trim().is_empty() {
             Err(TitleError::Blank)
         } else if raw.chars().count() > MAX_TITLE_CHARS {
             Err(TitleError::TooLong)
@@ -73,14 +84,34 @@ impl Title {
     }
 }
 
-/// Article content: any text that is not blank.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Why content was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ContentError {
+    /// SQLite's text functions stop at a NUL and PostgreSQL cannot store one, so a NUL would
+    /// make the stores disagree about what was saved.
+    #[error("must not contain NUL characters (U+0000)")]
+    Nul,
+}
+
+/// Article content as stored: any text without NUL. Every other character (line breaks, tabs,
+/// other control characters) is kept exactly as given. Content may be empty here, because
+/// replication keeps what the source has; the API's create and update also refuse blank content
+/// ([`Content::is_blank`]).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Content(String);
 
 impl Content {
-    /// `None` for empty or whitespace-only text.
-    pub fn parse(raw: String) -> Option<Self> {
-        (!raw.trim().is_empty()).then_some(Self(raw))
+    pub fn parse(raw: String) -> Result<Self, ContentError> {
+        if raw.contains('\0') {
+            Err(ContentError::Nul)
+        } else {
+            Ok(Self(raw))
+        }
+    }
+
+    /// Empty or whitespace only.
+    pub fn is_blank(&self) -> bool {
+        self.0.trim().is_empty()
     }
 
     pub fn as_str(&self) -> &str {
@@ -199,7 +230,7 @@ mod tests {
     #[test]
     fn title_rules() {
         assert_eq!(Title::parse(String::new()), Err(TitleError::Blank));
-        assert_eq!(Title::parse(" \t\n".into()), Err(TitleError::Blank));
+        assert_eq!(Title::parse(" \u{3000} ".into()), Err(TitleError::Blank));
         assert_eq!(
             Title::parse("é".repeat(200))
                 .unwrap()
@@ -213,6 +244,27 @@ mod tests {
             Title::parse("  padded  ".into()).unwrap().as_str(),
             "  padded  "
         );
+        for control in [
+            "\0title", "ti\0tle", "a\tb", "line\n", "\u{7f}", "\u{85}x", "x\u{9f}",
+        ] {
+            assert_eq!(
+                Title::parse(control.into()),
+                Err(TitleError::ControlCharacter),
+                "{control:?}"
+            );
+        }
+        // Not control characters: kept as they are.
+        assert!(Title::parse("a\u{a0}b \u{200b} \u{feff}".into()).is_ok());
+    }
+
+    #[test]
+    fn content_rules() {
+        assert_eq!(Content::parse("a\0b".into()), Err(ContentError::Nul));
+        let kept = "line\n\ttab \u{1b}[0m \u{85}";
+        assert_eq!(Content::parse(kept.into()).unwrap().as_str(), kept);
+        assert!(Content::parse(String::new()).unwrap().is_blank());
+        assert!(Content::parse(" \u{3000}\n".into()).unwrap().is_blank());
+        assert!(!Content::parse(" x ".into()).unwrap().is_blank());
     }
 
     #[test]

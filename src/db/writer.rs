@@ -18,6 +18,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::articles::{self, IdempotencyRecord};
 use super::bulk::{self, BulkChanges, BulkOutcome};
+use super::error::StoreError;
 use super::models::{Article, ArticleChanges, ArticleId, Content, NewArticle, Timestamp, Title};
 use super::DbConnection;
 
@@ -97,7 +98,7 @@ pub enum WriteOutcome {
 }
 
 /// Why a write did not happen.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum WriteError {
     #[error("article not found")]
     NotFound,
@@ -105,10 +106,28 @@ pub enum WriteError {
     PreconditionFailed,
     #[error("this Idempotency-Key was already used with a different request body")]
     IdempotencyKeyReused,
-    #[error("database error: {0}")]
-    Database(#[from] DieselError),
+    /// The database refused the write or could not do it; classified where it happened.
+    #[error(transparent)]
+    Store(#[from] StoreError),
     #[error("the database writer has stopped")]
     WriterGone,
+}
+
+impl WriteError {
+    /// Whether the same write may succeed later unchanged (see [`StoreError::is_retryable`]).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::NotFound | Self::PreconditionFailed | Self::IdempotencyKeyReused => false,
+            Self::Store(error) => error.is_retryable(),
+            Self::WriterGone => true,
+        }
+    }
+}
+
+impl From<DieselError> for WriteError {
+    fn from(error: DieselError) -> Self {
+        Self::Store(StoreError::classify(&error))
+    }
 }
 
 struct Job {
@@ -188,33 +207,12 @@ fn commit_batch(conn: &mut DbConnection, batch: &mut Vec<Job>) {
             }
         }
         Err(error) => {
+            let error = StoreError::classify(&error);
             tracing::error!(%error, ops = batch.len(), "write batch failed to commit");
             for job in batch.drain(..) {
-                let _ = job
-                    .reply
-                    .send(Err(WriteError::Database(clone_error(&error))));
+                let _ = job.reply.send(Err(WriteError::Store(error.clone())));
             }
         }
-    }
-}
-
-/// Diesel errors are not `Clone`; keep what the HTTP mapping needs (kind and message).
-fn clone_error(error: &DieselError) -> DieselError {
-    match error {
-        DieselError::DatabaseError(kind, info) => {
-            let kind = match kind {
-                diesel::result::DatabaseErrorKind::UniqueViolation => {
-                    diesel::result::DatabaseErrorKind::UniqueViolation
-                }
-                diesel::result::DatabaseErrorKind::CheckViolation => {
-                    diesel::result::DatabaseErrorKind::CheckViolation
-                }
-                _ => diesel::result::DatabaseErrorKind::Unknown,
-            };
-            DieselError::DatabaseError(kind, Box::new(info.message().to_owned()))
-        }
-        DieselError::NotFound => DieselError::NotFound,
-        other => DieselError::QueryBuilderError(other.to_string().into()),
     }
 }
 

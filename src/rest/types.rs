@@ -204,9 +204,16 @@ fn title(raw: String) -> Result<Title, ApiError> {
     Title::parse(raw).map_err(|e| ApiError::invalid("title", e.to_string()))
 }
 
+/// Content of a create or update: the storage rule, and not blank.
 fn content(raw: String) -> Result<Content, ApiError> {
-    Content::parse(raw)
-        .ok_or_else(|| ApiError::invalid("content", "must not be empty or whitespace only"))
+    let content = Content::parse(raw).map_err(|e| ApiError::invalid("content", e.to_string()))?;
+    if content.is_blank() {
+        return Err(ApiError::invalid(
+            "content",
+            "must not be empty or whitespace only",
+        ));
+    }
+    Ok(content)
 }
 
 /// The body of `POST /articles`.
@@ -317,7 +324,8 @@ impl TryFrom<BulkRequest> for BulkChanges {
                 id: id(row.id, at.clone())?,
                 title: Title::parse(row.title)
                     .map_err(|e| ApiError::BadRequest(format!("{at}.title {e}")))?,
-                content: row.content,
+                content: Content::parse(row.content)
+                    .map_err(|e| ApiError::BadRequest(format!("{at}.content {e}")))?,
                 created_at: stamp(row.created_at, &at, "created_at")?,
                 updated_at: stamp(row.updated_at, &at, "updated_at")?,
             });

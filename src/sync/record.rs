@@ -7,7 +7,7 @@
 use chrono::{DateTime, NaiveDate, NaiveDateTime};
 
 use crate::db::bulk::UpsertRow;
-use crate::db::models::{ArticleId, Timestamp, Title};
+use crate::db::models::{ArticleId, Content, Timestamp, Title};
 use crate::db::sync_state::RawArticle;
 
 /// Changing this invalidates every stored digest (use it if the digest's input ever changes).
@@ -175,9 +175,10 @@ impl TryFrom<RawArticle> for SourceArticle {
         let content = raw
             .content
             .ok_or_else(|| reject("content is NULL".into()))?;
+        let content = Content::parse(content).map_err(|e| reject(format!("content {e}")))?;
         let created_at = stamp(raw.created_at.as_deref(), "created_at").map_err(reject)?;
         let updated_at = stamp(raw.updated_at.as_deref(), "updated_at").map_err(reject)?;
-        let digest = digest(title.as_str(), &content, created_at, updated_at);
+        let digest = digest(title.as_str(), content.as_str(), created_at, updated_at);
         Ok(Self {
             row: UpsertRow {
                 id: article_id,

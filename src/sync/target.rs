@@ -38,7 +38,7 @@ impl RestApi {
                 .map(|(row, _)| BulkRow {
                     id: row.id.0,
                     title: row.title.as_str(),
-                    content: &row.content,
+                    content: row.content.as_str(),
                     created_at: row.created_at.map(Timestamp::to_rfc3339),
                     updated_at: row.updated_at.map(Timestamp::to_rfc3339),
                 })

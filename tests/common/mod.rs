@@ -176,7 +176,13 @@ impl ChildServer {
     /// Starts `articles <args>` and waits until its log says which port it listens on
     /// (the line holding `listening` and `port=`).
     pub fn start(args: &[&str], cwd: &Path) -> Self {
-        let (child, log) = spawn_logged(Command::new(BIN).args(args).current_dir(cwd));
+        Self::spawn(Command::new(BIN).args(args).current_dir(cwd))
+    }
+
+    /// Starts `command` (the binary, or a shell that execs it) and waits for its port as
+    /// [`Self::start`] does.
+    pub fn spawn(command: &mut Command) -> Self {
+        let (child, log) = spawn_logged(command);
         let mut port = None;
         while port.is_none() {
             let line = log

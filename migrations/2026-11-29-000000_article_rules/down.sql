@@ -1,0 +1,2 @@
+DROP TRIGGER articles_valid_update;
+DROP TRIGGER articles_valid_insert;

@@ -1,0 +1,198 @@
+//! [`StoreError`]: what a failed database call means, decided once, where the error is raised.
+//!
+//! A database error is one of four things, and each asks for a different answer: the row was
+//! refused (the client's input: fix it, never retry), the database is busy (retry shortly), out
+//! of space (an operator must act; retrying later may work), or it cannot be reached or read at
+//! all (retry later). Anything else is a bug. Callers decide retry / skip / stop from
+//! [`StoreError::is_retryable`] and the variant, never from message text; the HTTP mapping lives
+//! in `crate::error`.
+//!
+//! SQLite reports busy, full and I/O failures with fixed messages (`sqlite3_errstr`) that Diesel
+//! passes on as [`DatabaseErrorKind::Unknown`]; matching them here is the one place that reads
+//! error text. Diesel does not tell a trigger's `RAISE` apart from other failures either, so
+//! triggers that refuse rows start their message with `articles.<column> ` (ours, the
+//! `articles_valid_*` triggers) or `articles: ` (an operator's own rule): then the refusal is
+//! the client's error and names its field.
+
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+
+/// Why the store could not do what was asked.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// The database refused the row (a constraint): the caller's input, not an outage.
+    #[error("{field} {problem}")]
+    Refused {
+        /// The column the rule is about (`title`, `content`), or `article` when unknown.
+        field: &'static str,
+        problem: String,
+    },
+    /// Another connection held the lock past the busy timeout, or no pooled connection was free.
+    #[error("the database is busy: {0}")]
+    Busy(String),
+    /// The disk (or the file-size limit) is full.
+    #[error("the database is out of space: {0}")]
+    Full(String),
+    /// The database cannot be opened, read or written (I/O error, read-only file, damage).
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else: a bug or an unexpected state.
+    #[error("unexpected database error: {0}")]
+    Internal(String),
+}
+
+impl StoreError {
+    /// Whether the same call may succeed later unchanged. A refused row never will; an internal
+    /// error is a bug, and repeating it helps nobody.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::Busy(_) | Self::Full(_) | Self::Unavailable(_))
+    }
+
+    /// Classifies a Diesel error. [`DieselError::NotFound`] is not a failure of the store;
+    /// callers that expect it handle it before converting (it becomes `Internal` here).
+    pub fn classify(error: &DieselError) -> Self {
+        match error {
+            DieselError::DatabaseError(kind, info) => {
+                let message = info.message();
+                match kind {
+                    DatabaseErrorKind::CheckViolation
+                    | DatabaseErrorKind::NotNullViolation
+                    | DatabaseErrorKind::UniqueViolation
+                    | DatabaseErrorKind::ForeignKeyViolation => refused(message),
+                    DatabaseErrorKind::SerializationFailure => Self::Busy(message.to_owned()),
+                    DatabaseErrorKind::ClosedConnection
+                    | DatabaseErrorKind::ReadOnlyTransaction => {
+                        Self::Unavailable(message.to_owned())
+                    }
+                    _ => classify_message(message),
+                }
+            }
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<DieselError> for StoreError {
+    fn from(error: DieselError) -> Self {
+        Self::classify(&error)
+    }
+}
+
+impl From<diesel::r2d2::PoolError> for StoreError {
+    /// No connection within the pool's timeout: all busy, or none could be opened (the pool
+    /// names the last connection error then).
+    fn from(error: diesel::r2d2::PoolError) -> Self {
+        let message = error.to_string();
+        if message.contains(": ") {
+            Self::Unavailable(message)
+        } else {
+            Self::Busy(message)
+        }
+    }
+}
+
+/// The prefix of the messages of the `articles_valid_*` triggers.
+const RULE_PREFIX: &str = "articles.";
+
+fn refused(message: &str) -> StoreError {
+    let field = ["title", "content", "created_at", "updated_at", "id"]
+        .into_iter()
+        .find(|column| message.contains(column))
+        .unwrap_or("article");
+    let problem = match message
+        .strip_prefix(RULE_PREFIX)
+        .or_else(|| message.strip_prefix("articles:"))
+    {
+        Some(rule) => rule
+            .strip_prefix(field)
+            .unwrap_or(rule)
+            .trim_start()
+            .to_owned(),
+        // A CHECK of the table itself: `CHECK constraint failed: length(title) BETWEEN 1 AND 200`.
+        None if message.contains("length(title)") => {
+            format!("must be 1 to {} characters", super::models::MAX_TITLE_CHARS)
+        }
+        None => format!("is refused by the database ({message})"),
+    };
+    StoreError::Refused { field, problem }
+}
+
+/// SQLite's fixed messages (`sqlite3_errstr`) for the failures Diesel does not name.
+fn classify_message(message: &str) -> StoreError {
+    // Triggers (ours, and any an operator adds) refuse rows with `RAISE(ABORT, 'articles.<column>
+    // problem')` or `'articles: problem'`; Diesel reports them as Unknown.
+    if message.starts_with(RULE_PREFIX) || message.starts_with("articles:") {
+        return refused(message);
+    }
+    let owned = message.to_owned();
+    match message {
+        "database is locked" | "database table is locked" | "database schema is locked" => {
+            StoreError::Busy(owned)
+        }
+        "database or disk is full" => StoreError::Full(owned),
+        m if m.starts_with("disk I/O error")
+            || m.starts_with("unable to open database file")
+            || m.starts_with("attempt to write a readonly database")
+            || m.starts_with("database disk image is malformed")
+            || m.starts_with("file is not a database")
+            || m.starts_with("locking protocol") =>
+        {
+            StoreError::Unavailable(owned)
+        }
+        _ => StoreError::Internal(owned),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn db_error(kind: DatabaseErrorKind, message: &str) -> DieselError {
+        DieselError::DatabaseError(kind, Box::new(message.to_owned()))
+    }
+
+    #[test]
+    fn refusals_name_their_field() {
+        let trigger = db_error(
+            DatabaseErrorKind::Unknown,
+            "articles.title must not be empty or whitespace only",
+        );
+        assert_eq!(
+            StoreError::classify(&trigger),
+            StoreError::Refused {
+                field: "title",
+                problem: "must not be empty or whitespace only".into()
+            }
+        );
+        let check = db_error(
+            DatabaseErrorKind::CheckViolation,
+            "CHECK constraint failed: length(title) BETWEEN 1 AND 200",
+        );
+        assert!(matches!(
+            StoreError::classify(&check),
+            StoreError::Refused { field: "title", .. }
+        ));
+        assert!(!StoreError::classify(&check).is_retryable());
+    }
+
+    #[test]
+    fn outages_are_retryable_and_bugs_are_not() {
+        let unknown = |m| StoreError::classify(&db_error(DatabaseErrorKind::Unknown, m));
+        assert!(matches!(unknown("database is locked"), StoreError::Busy(_)));
+        assert!(matches!(
+            unknown("database or disk is full"),
+            StoreError::Full(_)
+        ));
+        assert!(matches!(
+            unknown("disk I/O error"),
+            StoreError::Unavailable(_)
+        ));
+        assert!(unknown("database is locked").is_retryable());
+        let bug = unknown("no such column: titel");
+        assert!(matches!(bug, StoreError::Internal(_)));
+        assert!(!bug.is_retryable());
+        assert!(matches!(
+            StoreError::classify(&DieselError::NotFound),
+            StoreError::Internal(_)
+        ));
+    }
+}
