@@ -15,24 +15,13 @@ use awc::http::header;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-/// An article as the REST API returns it (timestamps in RFC 3339).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ArticleData {
-    pub id: i64,
-    pub title: String,
-    pub content: String,
-    pub created_at: String,
-    pub updated_at: String,
-}
+use crate::contract::{self, BulkCounts, BulkRequest, ErrorEnvelope};
+
+/// An article as the REST API returns it.
+pub type ArticleData = contract::Article<'static>;
 
 /// One page of `GET /articles`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct ArticlePage {
-    pub data: Vec<ArticleData>,
-    pub count: usize,
-    pub total: i64,
-    pub next: Option<String>,
-}
+pub type ArticlePage = contract::ArticleList<'static>;
 
 /// Query of `GET /articles`; `None` fields use the server's defaults.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -47,46 +36,38 @@ pub struct ListParams {
     pub updated_since: Option<String>,
 }
 
-/// A row of `POST /articles/bulk`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct BulkRow<'a> {
-    pub id: i64,
-    pub title: &'a str,
-    pub content: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub created_at: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub updated_at: Option<String>,
-}
-
-/// Body of `POST /articles/bulk`.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct BulkBody<'a> {
-    pub upsert: Vec<BulkRow<'a>>,
-    pub delete: Vec<i64>,
-}
-
-/// What a bulk request did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-pub struct BulkCounts {
-    pub inserted: u64,
-    pub updated: u64,
-    pub unchanged: u64,
-    pub deleted: u64,
-}
-
 /// Why a call failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ClientError {
-    /// The API answered with an error envelope.
+    /// The API answered with an error envelope (or, from something in between, another error).
     #[error("REST API answered {status}: {message}")]
-    Api { status: u16, message: String },
+    Api {
+        status: u16,
+        /// The envelope's `code` (`invalid_field`, `busy`, …), empty when there was none.
+        code: String,
+        message: String,
+    },
     #[error("REST API unreachable: {0}")]
     Unreachable(String),
     #[error("REST API did not answer within {0:?}")]
     Timeout(Duration),
     #[error("REST API sent an unexpected response: {0}")]
     InvalidResponse(String),
+}
+
+/// What a caller can do about a failed call: the one answer sync, `--watch` and the Kafka
+/// consumer decide from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recovery {
+    /// It may work later unchanged: the API is down, slow, overloaded, busy, out of space, or
+    /// failed internally. Retry with backoff; lose nothing.
+    Retry,
+    /// The API refused this request's data (400, 409, 412, 413, 422): retrying the same request
+    /// never helps; split it, skip or dead-letter the offending row, and go on.
+    Refused,
+    /// Nothing sent this way will work until someone changes the set-up: a missing or wrong
+    /// token (401, 403), a wrong URL (404, 405), or something that is not our API answering.
+    Stop,
 }
 
 impl ClientError {
@@ -97,16 +78,29 @@ impl ClientError {
             _ => None,
         }
     }
+
+    /// What to do about this failure (see [`Recovery`]).
+    pub fn recovery(&self) -> Recovery {
+        match self {
+            Self::Unreachable(_) | Self::Timeout(_) => Recovery::Retry,
+            Self::InvalidResponse(_) => Recovery::Stop,
+            Self::Api { status, .. } => match status {
+                408 | 425 | 429 | 500..=599 => Recovery::Retry,
+                400 | 409 | 412 | 413 | 422 => Recovery::Refused,
+                _ => Recovery::Stop,
+            },
+        }
+    }
+
+    /// Whether the same call may succeed later unchanged.
+    pub fn is_retryable(&self) -> bool {
+        self.recovery() == Recovery::Retry
+    }
 }
 
 #[derive(Deserialize)]
 struct Data<T> {
     data: T,
-}
-
-#[derive(Deserialize)]
-struct ErrorBody {
-    error: Option<String>,
 }
 
 /// Told about every call once its answer (or failure) is known: the HTTP method, the outcome
@@ -197,12 +191,16 @@ impl ApiClient {
             .map_err(|e| ClientError::InvalidResponse(e.to_string()))?;
         let status = response.status();
         if !status.is_success() {
-            let message = serde_json::from_slice::<ErrorBody>(&bytes)
-                .ok()
-                .and_then(|b| b.error)
-                .unwrap_or_else(|| status.canonical_reason().unwrap_or("error").to_owned());
+            let (code, message) = match serde_json::from_slice::<ErrorEnvelope>(&bytes) {
+                Ok(envelope) => (envelope.code.into_owned(), envelope.error.into_owned()),
+                Err(_) => (
+                    String::new(),
+                    status.canonical_reason().unwrap_or("error").to_owned(),
+                ),
+            };
             return Err(ClientError::Api {
                 status: status.as_u16(),
+                code,
                 message,
             });
         }
@@ -278,18 +276,18 @@ impl ApiClient {
 
     /// `DELETE /articles/{id}`; returns the server's message.
     pub async fn delete_article(&self, id: i64, auth: Option<&str>) -> Result<String, ClientError> {
-        #[derive(Deserialize)]
-        struct Deleted {
-            message: String,
-        }
         let request = self.request(awc::http::Method::DELETE, &format!("/articles/{id}"), auth);
-        Ok(self.send::<Deleted>(request, None::<&()>).await?.message)
+        Ok(self
+            .send::<contract::MessageOnly>(request, None::<&()>)
+            .await?
+            .message
+            .into_owned())
     }
 
     /// `POST /articles/bulk`: all rows in one transaction.
     pub async fn bulk(
         &self,
-        body: &BulkBody<'_>,
+        body: &BulkRequest<'_>,
         auth: Option<&str>,
     ) -> Result<BulkCounts, ClientError> {
         let request = self.request(awc::http::Method::POST, "/articles/bulk", auth);
@@ -305,5 +303,37 @@ impl ApiClient {
         self.send::<serde_json::Value>(request, None::<&()>)
             .await
             .map(drop)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answered(status: u16) -> ClientError {
+        ClientError::Api {
+            status,
+            code: String::new(),
+            message: String::new(),
+        }
+    }
+
+    #[test]
+    fn recovery_follows_the_status() {
+        for status in [408, 429, 500, 502, 503, 504, 507] {
+            assert_eq!(answered(status).recovery(), Recovery::Retry, "{status}");
+        }
+        for status in [400, 409, 412, 413, 422] {
+            assert_eq!(answered(status).recovery(), Recovery::Refused, "{status}");
+        }
+        for status in [401, 403, 404, 405, 415] {
+            assert_eq!(answered(status).recovery(), Recovery::Stop, "{status}");
+        }
+        assert!(ClientError::Unreachable("refused".into()).is_retryable());
+        assert!(ClientError::Timeout(Duration::from_secs(1)).is_retryable());
+        assert_eq!(
+            ClientError::InvalidResponse("html".into()).recovery(),
+            Recovery::Stop
+        );
     }
 }

@@ -15,8 +15,8 @@
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
-use serde::Serialize;
 
+use crate::contract::ErrorEnvelope;
 use crate::db::{StoreError, WriteError};
 
 /// An error a client sees: `{"success": false, "error": "...", "code": "...", "details": {...}}`.
@@ -57,15 +57,6 @@ pub enum ApiError {
     /// A bug or an unexpected failure; the cause is logged, not shown.
     #[error("internal server error")]
     Internal(String),
-}
-
-#[derive(Serialize)]
-struct ErrorEnvelope<'a> {
-    success: bool,
-    error: String,
-    code: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    details: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 impl ApiError {
@@ -148,8 +139,8 @@ impl ResponseError for ApiError {
         }
         response.json(ErrorEnvelope {
             success: false,
-            error: self.to_string(),
-            code: self.code(),
+            error: self.to_string().into(),
+            code: self.code().into(),
             details,
         })
     }

@@ -10,6 +10,7 @@
 //! - [`api_client`]: the typed HTTP client of the REST API (for roles without a database).
 //! - [`cli`]: the clap command line; one variant per role, dispatch only.
 //! - [`config`]: argument groups shared by several roles (database, sizes, durations).
+//! - [`contract`]: the JSON wire types of the REST API, shared by server, client and Kafka.
 //! - [`db`]: schema, models, queries, the SQLite pool and the single writer. All SQL lives here.
 //! - [`rest`]: `serve-rest`, the REST API (actix-web).
 //! - [`graphql`]: `serve-graphql`, the GraphQL server (juniper) in front of the REST API.
@@ -26,6 +27,7 @@
 pub mod api_client;
 pub mod cli;
 pub mod config;
+pub mod contract;
 pub mod db;
 pub mod error;
 pub mod graphql;

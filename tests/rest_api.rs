@@ -267,7 +267,7 @@ async fn bulk_upserts_and_deletes_idempotently() {
     assert_eq!(reply.body["success"], true);
     assert_eq!(
         reply.body["data"],
-        json!({"inserted": 2, "updated": 1, "unchanged": 0, "deleted": 1})
+        json!({"inserted": 2, "updated": 1, "unchanged": 0, "deleted": 1, "stale": 0})
     );
     let updated = app.get("/articles/2").await.body["data"].clone();
     assert_eq!(updated["created_at"], "2020-01-01T00:00:00.000000Z");
@@ -282,7 +282,7 @@ async fn bulk_upserts_and_deletes_idempotently() {
     let again = app.post("/articles/bulk", &body).await;
     assert_eq!(
         again.body["data"],
-        json!({"inserted": 0, "updated": 0, "unchanged": 3, "deleted": 0})
+        json!({"inserted": 0, "updated": 0, "unchanged": 3, "deleted": 0, "stale": 0})
     );
     assert_eq!(
         app.get("/articles").await.body["data"],
@@ -294,6 +294,60 @@ async fn bulk_upserts_and_deletes_idempotently() {
         created["id"], 502,
         "new ids continue after the largest kept id"
     );
+}
+
+/// With `keep_newer`, an upsert older than the stored row (by `updated_at`) is left out and
+/// counted `stale`, so a late or replayed change never undoes a newer edit made through the API;
+/// equal or newer timestamps, rows without one, and new ids are applied as usual.
+#[actix_web::test]
+async fn bulk_keep_newer_never_replaces_a_newer_row_with_an_older_one() {
+    let app = spawn_rest().await;
+    let row = |id: i64, title: &str, updated_at: Option<&str>| {
+        let mut row = json!({"id": id, "title": title, "content": "c",
+                             "created_at": "2026-01-01T00:00:00Z"});
+        if let Some(at) = updated_at {
+            row["updated_at"] = json!(at);
+        }
+        row
+    };
+    let seed = json!({"upsert": [
+        row(1, "one", Some("2026-01-01T00:00:00Z")),
+        row(2, "two", Some("2026-01-01T00:00:00Z")),
+        row(3, "three", Some("2026-01-01T00:00:00Z")),
+    ]});
+    assert_eq!(app.post("/articles/bulk", &seed).await.status, 200);
+    // An edit through the API makes article 1 newer than anything the replay carries.
+    let edited = app
+        .put("/articles/1", &json!({"title": "edited through the API"}))
+        .await;
+    assert_eq!(edited.status, 200, "{}", edited.text);
+    let replay = json!({"keep_newer": true, "upsert": [
+        row(1, "old replay", Some("2026-01-02T00:00:00Z")),
+        row(2, "same instant, new text", Some("2026-01-01T00:00:00Z")),
+        row(3, "newer", Some("2026-01-03T00:00:00Z")),
+        row(4, "new id", Some("2025-01-01T00:00:00Z")),
+    ]});
+    let reply = app.post("/articles/bulk", &replay).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(
+        reply.body["data"],
+        json!({"inserted": 1, "updated": 2, "unchanged": 0, "deleted": 0, "stale": 1})
+    );
+    let title = |body: Value| body["data"]["title"].clone();
+    assert_eq!(
+        title(app.get("/articles/1").await.body),
+        "edited through the API"
+    );
+    assert_eq!(
+        title(app.get("/articles/2").await.body),
+        "same instant, new text"
+    );
+    assert_eq!(title(app.get("/articles/3").await.body), "newer");
+    assert_eq!(title(app.get("/articles/4").await.body), "new id");
+    // Without the flag, the same old row does replace the edit (the replication default).
+    let plain = json!({"upsert": [row(1, "old replay", Some("2026-01-02T00:00:00Z"))]});
+    assert_eq!(app.post("/articles/bulk", &plain).await.status, 200);
+    assert_eq!(title(app.get("/articles/1").await.body), "old replay");
 }
 
 /// A bulk request with one bad row applies nothing (all or nothing).

@@ -28,6 +28,8 @@ pub struct UpsertRow {
 pub struct BulkChanges {
     upsert: Vec<UpsertRow>,
     delete: Vec<ArticleId>,
+    /// The stale-update guard (see [`apply`]).
+    keep_newer: bool,
 }
 
 /// Why a batch was refused before touching the database.
@@ -58,7 +60,17 @@ impl BulkChanges {
                 return Err(BulkError::DuplicateDelete(id));
             }
         }
-        Ok(Self { upsert, delete })
+        Ok(Self {
+            upsert,
+            delete,
+            keep_newer: false,
+        })
+    }
+
+    /// With `true`, an upsert whose `updated_at` is older than the stored row's is left out.
+    pub fn keep_newer(mut self, keep_newer: bool) -> Self {
+        self.keep_newer = keep_newer;
+        self
     }
 
     pub fn upsert(&self) -> &[UpsertRow] {
@@ -81,6 +93,8 @@ pub struct BulkOutcome {
     pub updated: u64,
     pub unchanged: u64,
     pub deleted: u64,
+    /// Upserts left out because the stored row is newer (only with `keep_newer`).
+    pub stale: u64,
 }
 
 /// Applies `changes` on `conn`. Run it inside a transaction: it is all or nothing only then.
@@ -89,6 +103,11 @@ pub struct BulkOutcome {
 /// `updated_at` = the one given, else `now`. An existing row keeps its `created_at` unless one is
 /// given, and its `updated_at` unless one is given or the title or content changes (then `now`).
 /// So the same batch applied twice leaves the same state and reports it unchanged.
+///
+/// With [`BulkChanges::keep_newer`], an upsert that gives an `updated_at` older than the stored
+/// row's is left out and counted `stale`: a late or replayed change never undoes a newer edit.
+/// An equal `updated_at` is applied (sync carries edits that keep the timestamp), and so is an
+/// upsert without `updated_at` (nothing to compare).
 pub fn apply(
     conn: &mut DbConnection,
     changes: &BulkChanges,
@@ -102,6 +121,14 @@ pub fn apply(
             fresh.push(row);
             continue;
         };
+        if changes.keep_newer
+            && row
+                .updated_at
+                .is_some_and(|at| at.naive() < current.updated_at)
+        {
+            outcome.stale += 1;
+            continue;
+        }
         let text_changed =
             current.title != row.title.as_str() || current.content != row.content.as_str();
         let target = ArticleRow {

@@ -159,6 +159,26 @@ impl Timestamp {
     }
 }
 
+/// On the wire a timestamp is RFC 3339 text: written in UTC with microseconds, read with any
+/// offset (see [`Timestamp::parse_rfc3339`]).
+impl serde::Serialize for Timestamp {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.to_rfc3339())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Timestamp {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        Self::parse_rfc3339(&raw).ok_or_else(|| {
+            serde::de::Error::invalid_value(
+                serde::de::Unexpected::Str(&raw),
+                &"an RFC 3339 timestamp",
+            )
+        })
+    }
+}
+
 /// A row of `articles` as it is read.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Identifiable)]
 #[diesel(table_name = articles, check_for_backend(diesel::sqlite::Sqlite))]

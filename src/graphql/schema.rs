@@ -75,10 +75,10 @@ impl TryFrom<&ArticleData> for Article {
                     data.id
                 ))
             })?,
-            title: data.title.clone(),
-            content: data.content.clone(),
-            created_at: data.created_at.clone(),
-            updated_at: data.updated_at.clone(),
+            title: data.title.clone().into_owned(),
+            content: data.content.clone().into_owned(),
+            created_at: data.created_at.to_rfc3339(),
+            updated_at: data.updated_at.to_rfc3339(),
         })
     }
 }

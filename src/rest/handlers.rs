@@ -7,11 +7,9 @@ use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
 use serde_json::Value;
 
 use super::auth::WriteAccess;
-use super::types::{
-    next_page, ArticleJson, ArticleList, BulkCounts, BulkRequest, CreateArticle, Envelope,
-    ListQuery, MessageOnly, UpdateArticle,
-};
+use super::types::{next_page, CreateArticle, ListQuery, UpdateArticle};
 use super::RestState;
+use crate::contract::{self, ArticleList, BulkCounts, BulkRequest, Envelope, MessageOnly};
 use crate::db::articles::{self, ListFilter};
 use crate::db::bulk::BulkChanges;
 use crate::db::models::{Article, ArticleId};
@@ -34,15 +32,10 @@ fn with_article(
     mut response: actix_web::HttpResponseBuilder,
     article: &Article,
     tag: EntityTag,
-    message: Option<&str>,
+    message: Option<&'static str>,
 ) -> HttpResponse {
     response.insert_header(header::ETag(tag));
-    let body = Envelope {
-        success: true,
-        data: ArticleJson::from(article),
-        message,
-    };
-    response.json(body)
+    response.json(Envelope::new(contract::Article::from(article), message))
 }
 
 /// Reads `If-Match` into a [`Precondition`]. Weak tags never match (RFC 9110 strong comparison);
@@ -105,7 +98,7 @@ pub async fn list(
     Ok(HttpResponse::Ok().json(ArticleList {
         success: true,
         count: page.articles.len(),
-        data: page.articles.iter().map(ArticleJson::from).collect(),
+        data: page.articles.iter().map(contract::Article::from).collect(),
         total: page.total,
         limit: filter.limit,
         offset: filter.offset,
@@ -224,7 +217,7 @@ pub async fn delete(
         .await?;
     Ok(HttpResponse::Ok().json(MessageOnly {
         success: true,
-        message: "Article deleted successfully",
+        message: "Article deleted successfully".into(),
     }))
 }
 
@@ -232,7 +225,7 @@ pub async fn delete(
 pub async fn bulk(
     _: WriteAccess,
     state: web::Data<RestState>,
-    body: web::Json<BulkRequest>,
+    body: web::Json<BulkRequest<'static>>,
 ) -> Result<HttpResponse, ApiError> {
     let changes = BulkChanges::try_from(body.into_inner())?;
     let WriteOutcome::Bulk(outcome) = state.store.write(WriteOp::Bulk(changes)).await? else {
@@ -245,6 +238,7 @@ pub async fn bulk(
         updated: outcome.updated,
         unchanged: outcome.unchanged,
         deleted: outcome.deleted,
+        stale: outcome.stale,
     };
-    Ok(HttpResponse::Ok().json(Envelope::with_message(counts, "Bulk changes applied")))
+    Ok(HttpResponse::Ok().json(Envelope::new(counts, Some("Bulk changes applied"))))
 }

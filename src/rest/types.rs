@@ -1,12 +1,16 @@
-//! Request bodies parsed into domain types (`TryFrom`), and the response bodies of the JSON
-//! contract. Field errors name the field; nothing here touches the database.
+//! Request bodies parsed into domain types (`TryFrom`); the wire types themselves are in
+//! [`crate::contract`]. Field errors name the field; nothing here touches the database.
 
-use serde::{Deserialize, Serialize, Serializer};
+use std::borrow::Cow;
+
+use serde::Deserialize;
 use serde_json::{Map, Value};
+
+use crate::contract::BulkRequest;
 
 use crate::db::articles::ListFilter;
 use crate::db::bulk::{BulkChanges, UpsertRow};
-use crate::db::models::{Article, ArticleId, Content, Timestamp, Title};
+use crate::db::models::{ArticleId, Content, Timestamp, Title};
 use crate::error::ApiError;
 
 /// Default and largest page size of `GET /articles`.
@@ -14,82 +18,6 @@ pub const DEFAULT_LIMIT: i64 = 100;
 pub const MAX_LIMIT: i64 = 1000;
 /// Most rows (upserts plus deletes) in one `POST /articles/bulk`.
 pub const MAX_BULK_ROWS: usize = 10_000;
-
-/// An article as clients see it.
-#[derive(Serialize)]
-pub struct ArticleJson<'a> {
-    pub id: i64,
-    pub title: &'a str,
-    pub content: &'a str,
-    #[serde(serialize_with = "rfc3339")]
-    pub created_at: chrono::NaiveDateTime,
-    #[serde(serialize_with = "rfc3339")]
-    pub updated_at: chrono::NaiveDateTime,
-}
-
-fn rfc3339<S: Serializer>(at: &chrono::NaiveDateTime, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&Timestamp::from_naive_utc(*at).to_rfc3339())
-}
-
-impl<'a> From<&'a Article> for ArticleJson<'a> {
-    fn from(a: &'a Article) -> Self {
-        Self {
-            id: a.id,
-            title: &a.title,
-            content: &a.content,
-            created_at: a.created_at,
-            updated_at: a.updated_at,
-        }
-    }
-}
-
-/// `{"success": true, "data": ..., "message": ...}`.
-#[derive(Serialize)]
-pub struct Envelope<'a, T: Serialize> {
-    pub success: bool,
-    pub data: T,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub message: Option<&'a str>,
-}
-
-impl<'a, T: Serialize> Envelope<'a, T> {
-    pub fn with_message(data: T, message: &'a str) -> Self {
-        Self {
-            success: true,
-            data,
-            message: Some(message),
-        }
-    }
-}
-
-/// `GET /articles` body.
-#[derive(Serialize)]
-pub struct ArticleList<'a> {
-    pub success: bool,
-    pub data: Vec<ArticleJson<'a>>,
-    pub count: usize,
-    pub total: i64,
-    pub limit: i64,
-    pub offset: i64,
-    /// Relative link to the next page, `null` on the last one.
-    pub next: Option<String>,
-}
-
-/// `DELETE` body: `{"success": true, "message": ...}`.
-#[derive(Serialize)]
-pub struct MessageOnly<'a> {
-    pub success: bool,
-    pub message: &'a str,
-}
-
-/// Counts in the `POST /articles/bulk` answer.
-#[derive(Serialize)]
-pub struct BulkCounts {
-    pub inserted: u64,
-    pub updated: u64,
-    pub unchanged: u64,
-    pub deleted: u64,
-}
 
 /// Query string of `GET /articles`, as raw text so each bad value gets its own message.
 #[derive(Debug, Default, Deserialize)]
@@ -275,30 +203,10 @@ impl TryFrom<Value> for UpdateArticle {
     }
 }
 
-/// The body of `POST /articles/bulk`, as sent.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct BulkRequest {
-    #[serde(default)]
-    upsert: Vec<BulkRow>,
-    #[serde(default)]
-    delete: Vec<i64>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct BulkRow {
-    id: i64,
-    title: String,
-    content: String,
-    created_at: Option<String>,
-    updated_at: Option<String>,
-}
-
-impl TryFrom<BulkRequest> for BulkChanges {
+impl TryFrom<BulkRequest<'_>> for BulkChanges {
     type Error = ApiError;
 
-    fn try_from(request: BulkRequest) -> Result<Self, ApiError> {
+    fn try_from(request: BulkRequest<'_>) -> Result<Self, ApiError> {
         let rows = request.upsert.len() + request.delete.len();
         if rows > MAX_BULK_ROWS {
             return Err(ApiError::BadRequest(format!(
@@ -309,7 +217,7 @@ impl TryFrom<BulkRequest> for BulkChanges {
             ArticleId::new(raw)
                 .ok_or_else(|| ApiError::BadRequest(format!("{at}: id must be a positive integer")))
         };
-        let stamp = |raw: Option<String>, at: &str, field: &str| match raw {
+        let stamp = |raw: Option<Cow<'_, str>>, at: &str, field: &str| match raw {
             None => Ok(None),
             Some(raw) => Timestamp::parse_rfc3339(&raw).map(Some).ok_or_else(|| {
                 ApiError::BadRequest(format!(
@@ -322,9 +230,9 @@ impl TryFrom<BulkRequest> for BulkChanges {
             let at = format!("upsert[{i}]");
             upsert.push(UpsertRow {
                 id: id(row.id, at.clone())?,
-                title: Title::parse(row.title)
+                title: Title::parse(row.title.into_owned())
                     .map_err(|e| ApiError::BadRequest(format!("{at}.title {e}")))?,
-                content: Content::parse(row.content)
+                content: Content::parse(row.content.into_owned())
                     .map_err(|e| ApiError::BadRequest(format!("{at}.content {e}")))?,
                 created_at: stamp(row.created_at, &at, "created_at")?,
                 updated_at: stamp(row.updated_at, &at, "updated_at")?,
@@ -336,7 +244,9 @@ impl TryFrom<BulkRequest> for BulkChanges {
             .enumerate()
             .map(|(i, raw)| id(raw, format!("delete[{i}]")))
             .collect::<Result<Vec<_>, _>>()?;
-        BulkChanges::new(upsert, delete).map_err(|e| ApiError::BadRequest(e.to_string()))
+        Ok(BulkChanges::new(upsert, delete)
+            .map_err(|e| ApiError::BadRequest(e.to_string()))?
+            .keep_newer(request.keep_newer))
     }
 }
 

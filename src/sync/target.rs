@@ -13,7 +13,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use crate::api_client::{ApiClient, BulkBody, BulkRow};
+use crate::api_client::ApiClient;
+use crate::contract::{BulkRequest, BulkRow};
 use crate::db::bulk::{self, BulkChanges, BulkOutcome};
 use crate::db::models::Timestamp;
 use crate::db::sync_state::{self, StateEntry};
@@ -30,20 +31,15 @@ pub struct RestApi {
 impl RestApi {
     /// Sends `plan` in one `POST /articles/bulk` (one transaction on the server).
     async fn bulk(&self, plan: &BatchPlan) -> anyhow::Result<BulkOutcome> {
-        let body = BulkBody {
+        let body = BulkRequest {
             upsert: plan
                 .insert
                 .iter()
                 .chain(&plan.update)
-                .map(|(row, _)| BulkRow {
-                    id: row.id.0,
-                    title: row.title.as_str(),
-                    content: row.content.as_str(),
-                    created_at: row.created_at.map(Timestamp::to_rfc3339),
-                    updated_at: row.updated_at.map(Timestamp::to_rfc3339),
-                })
+                .map(|(row, _)| BulkRow::from(row))
                 .collect(),
             delete: plan.delete.iter().map(|id| id.0).collect(),
+            keep_newer: false,
         };
         let counts = self
             .client
@@ -55,6 +51,7 @@ impl RestApi {
             updated: counts.updated,
             unchanged: counts.unchanged,
             deleted: counts.deleted,
+            stale: counts.stale,
         })
     }
 }

@@ -1,0 +1,179 @@
+//! The JSON wire format of the REST API, defined once: the server ([`crate::rest`]) writes and
+//! reads these types, its client ([`crate::api_client`], used by GraphQL, sync and the Kafka
+//! consumer) reads and writes the same ones, and Kafka messages carry them. A field added here
+//! reaches every side at once.
+//!
+//! Text fields are `Cow<str>`: the server serializes straight from the rows it read (borrowed,
+//! no copy), clients deserialize into owned values. Request bodies keep their timestamps as
+//! text so that the server can name the row and field of a bad one (see `rest::types`);
+//! responses carry [`Timestamp`]s (RFC 3339, UTC, microseconds).
+//!
+//! **Architecture Invariant:** no behaviour here beyond (de)serialization and conversions from
+//! the stored row; validation belongs to the domain types in `db::models`.
+
+use std::borrow::Cow;
+
+use serde::{Deserialize, Serialize};
+
+use crate::db::bulk::UpsertRow;
+use crate::db::models::{self, Timestamp};
+
+/// An article as the API answers with it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Article<'a> {
+    pub id: i64,
+    pub title: Cow<'a, str>,
+    pub content: Cow<'a, str>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+impl<'a> From<&'a models::Article> for Article<'a> {
+    fn from(a: &'a models::Article) -> Self {
+        Self {
+            id: a.id,
+            title: Cow::Borrowed(&a.title),
+            content: Cow::Borrowed(&a.content),
+            created_at: Timestamp::from_naive_utc(a.created_at),
+            updated_at: Timestamp::from_naive_utc(a.updated_at),
+        }
+    }
+}
+
+/// `{"success": true, "data": ..., "message": ...}`: the answer of every single-item call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Envelope<T> {
+    pub success: bool,
+    pub data: T,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<Cow<'static, str>>,
+}
+
+impl<T> Envelope<T> {
+    pub fn new(data: T, message: Option<&'static str>) -> Self {
+        Self {
+            success: true,
+            data,
+            message: message.map(Cow::Borrowed),
+        }
+    }
+}
+
+/// The body of `GET /articles`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArticleList<'a> {
+    pub success: bool,
+    pub data: Vec<Article<'a>>,
+    /// Articles in `data`.
+    pub count: usize,
+    /// Articles matching the filter, over all pages.
+    pub total: i64,
+    pub limit: i64,
+    pub offset: i64,
+    /// Relative link to the next page, `null` on the last one.
+    pub next: Option<String>,
+}
+
+/// The body of `DELETE /articles/{id}`: `{"success": true, "message": ...}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageOnly {
+    pub success: bool,
+    pub message: Cow<'static, str>,
+}
+
+/// The body of `POST /articles/bulk`: rows to create or overwrite with their ids, ids to delete,
+/// all in one transaction.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BulkRequest<'a> {
+    #[serde(default)]
+    pub upsert: Vec<BulkRow<'a>>,
+    #[serde(default)]
+    pub delete: Vec<i64>,
+    /// Stale-update guard: an upsert whose `updated_at` is older than the stored row's is left
+    /// out (counted as `stale`), so a late or replayed change never undoes a newer one.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub keep_newer: bool,
+}
+
+/// One upsert of [`BulkRequest`], and the article of a Kafka message. Timestamps are RFC 3339
+/// text (`null` or absent: see the bulk endpoint's rules); the server parses them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BulkRow<'a> {
+    pub id: i64,
+    pub title: Cow<'a, str>,
+    pub content: Cow<'a, str>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<Cow<'a, str>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<Cow<'a, str>>,
+}
+
+impl<'a> From<&'a UpsertRow> for BulkRow<'a> {
+    fn from(row: &'a UpsertRow) -> Self {
+        Self {
+            id: row.id.0,
+            title: row.title.as_str().into(),
+            content: row.content.as_str().into(),
+            created_at: row.created_at.map(|at| at.to_rfc3339().into()),
+            updated_at: row.updated_at.map(|at| at.to_rfc3339().into()),
+        }
+    }
+}
+
+/// What a bulk request did, row by row.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BulkCounts {
+    pub inserted: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    pub deleted: u64,
+    /// Upserts left out by `keep_newer` because the stored row is newer.
+    #[serde(default)]
+    pub stale: u64,
+}
+
+/// Every error: `{"success": false, "error": "...", "code": "...", "details": {field: problem}}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorEnvelope<'a> {
+    pub success: bool,
+    pub error: Cow<'a, str>,
+    pub code: Cow<'a, str>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub details: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn article_round_trips_with_rfc3339_microseconds() {
+        let json = r#"{"id":7,"title":"t","content":"c","created_at":"2026-01-01T00:00:00.000001Z","updated_at":"2026-01-01T01:00:00+01:00"}"#;
+        let article: Article = serde_json::from_str(json).unwrap();
+        assert_eq!(
+            serde_json::to_string(&article).unwrap(),
+            r#"{"id":7,"title":"t","content":"c","created_at":"2026-01-01T00:00:00.000001Z","updated_at":"2026-01-01T00:00:00.000000Z"}"#
+        );
+        assert!(serde_json::from_str::<Article>(&json.replace("2026-01-01T00", "then")).is_err());
+    }
+
+    #[test]
+    fn bulk_request_refuses_unknown_fields_and_defaults_the_rest() {
+        let request: BulkRequest = serde_json::from_str(r#"{"delete": [1]}"#).unwrap();
+        assert!(request.upsert.is_empty() && !request.keep_newer);
+        assert!(serde_json::from_str::<BulkRequest>(r#"{"delet": [1]}"#).is_err());
+        assert!(serde_json::from_str::<BulkRow>(
+            r#"{"id": 1, "title": "t", "content": "c", "updated": "x"}"#
+        )
+        .is_err());
+        let counts: BulkCounts =
+            serde_json::from_str(r#"{"inserted":1,"updated":0,"unchanged":0,"deleted":0}"#)
+                .unwrap();
+        assert_eq!(
+            counts.stale, 0,
+            "servers before keep_newer answer without it"
+        );
+    }
+}
