@@ -39,10 +39,11 @@ use futures_util::stream::{FuturesOrdered, StreamExt};
 use crate::config::parse_duration;
 use crate::db::bulk::BulkOutcome;
 use crate::db::sync_state::SourceDb;
+use record::Rejected;
 
 pub use plan::{plan_batch, BatchPlan};
 pub use progress::Counts;
-pub use target::Destination;
+pub use target::{ApplyError, Destination};
 pub use verify::{Verdict, VerifyArgs};
 
 /// Most rows read from the source per batch for a REST API (and most deletes), so that one batch
@@ -276,10 +277,11 @@ impl SyncPass {
         let Some(batch) = self.plan_next(source, destination, options)? else {
             return Ok(StepOutcome::default());
         };
+        let mut batch = batch;
         let applied = if options.dry_run || batch.plan.is_empty() {
             None
         } else {
-            Some(destination.apply(&batch.plan).await?)
+            Some(apply_or_split(destination, &mut batch.plan).await?)
         };
         Ok(self.finish(batch, applied))
     }
@@ -325,12 +327,17 @@ impl SyncPass {
                 let Some((batch, result)) = in_flight.next().await else {
                     break;
                 };
+                let mut batch = batch;
                 let applied = match result {
-                    Some(result) => {
-                        let outcome = result?;
+                    Some(Ok(outcome)) => {
                         destination.record_sent(&batch.plan)?;
                         Some(outcome)
                     }
+                    // The API refused something in the batch: find it row by row.
+                    Some(Err(ApplyError::Refused(_))) => {
+                        Some(apply_or_split(destination, &mut batch.plan).await?)
+                    }
+                    Some(Err(error)) => return Err(error.into()),
                     None => None,
                 };
                 self.finish(batch, applied)
@@ -349,6 +356,8 @@ impl SyncPass {
             if report.list_ids {
                 print_ids(&step.plan);
             }
+            // For tests and debugging: a line per batch once it is committed.
+            tracing::debug!(through = ?step.done_through, changed = step.counts.changed(), "batch applied");
             progress.update(step.done_through, &self.totals);
             // Lets the signal listener run between batches.
             tokio::task::yield_now().await;
@@ -365,7 +374,65 @@ impl SyncPass {
 }
 
 /// A batch sent to a REST API and its answer (`None`: nothing needed sending).
-type InFlight = LocalBoxFuture<'static, (PlannedBatch, Option<anyhow::Result<BulkOutcome>>)>;
+type InFlight = LocalBoxFuture<'static, (PlannedBatch, Option<Result<BulkOutcome, ApplyError>>)>;
+
+/// Applies `plan`; when the destination refuses its data, applies it again in halves, down to
+/// single rows, and moves each row it still refuses to `plan.rejected` (named in the log,
+/// counted as skipped, its state untouched so the next run tries it again). Any other failure
+/// ends the pass. Costs one extra request or transaction per level only for refused batches.
+pub async fn apply_or_split(
+    destination: &mut Destination,
+    plan: &mut BatchPlan,
+) -> Result<BulkOutcome, ApplyError> {
+    match destination.apply(plan).await {
+        Ok(outcome) => Ok(outcome),
+        Err(ApplyError::Refused(error)) => {
+            let mut rejected = Vec::new();
+            let outcome =
+                split_until_applied(destination, plan.clone(), error, &mut rejected).await?;
+            plan.remove_rejected(&rejected);
+            plan.rejected.extend(rejected);
+            Ok(outcome)
+        }
+        Err(error) => Err(error),
+    }
+}
+
+/// The halving of [`apply_or_split`], on a plan the destination has just refused with `error`.
+fn split_until_applied<'a>(
+    destination: &'a mut Destination,
+    plan: BatchPlan,
+    error: anyhow::Error,
+    rejected: &'a mut Vec<Rejected>,
+) -> LocalBoxFuture<'a, Result<BulkOutcome, ApplyError>> {
+    async move {
+        if let Some(id) = plan.only_id() {
+            rejected.push(Rejected {
+                id,
+                reason: format!("refused by the destination: {error:#}"),
+            });
+            return Ok(BulkOutcome::default());
+        }
+        let mut total = BulkOutcome::default();
+        let (first, second) = plan.split();
+        for half in [first, second] {
+            let outcome = match destination.apply(&half).await {
+                Ok(outcome) => outcome,
+                Err(ApplyError::Refused(error)) => {
+                    split_until_applied(destination, half, error, rejected).await?
+                }
+                Err(other) => return Err(other),
+            };
+            total.inserted += outcome.inserted;
+            total.updated += outcome.updated;
+            total.unchanged += outcome.unchanged;
+            total.deleted += outcome.deleted;
+            total.stale += outcome.stale;
+        }
+        Ok(total)
+    }
+    .boxed_local()
+}
 
 /// A planned id range, not yet applied.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -437,6 +504,14 @@ fn open_destination(args: &SyncArgs) -> anyhow::Result<Destination> {
             Destination::open_sqlite(&path, args.rescan)
         }
     }
+}
+
+/// Whether `error` is one that retrying cannot fix ([`ApplyError::Fatal`]).
+fn is_fatal(error: &anyhow::Error) -> bool {
+    matches!(
+        error.downcast_ref::<ApplyError>(),
+        Some(ApplyError::Fatal(_))
+    )
 }
 
 /// Raises `stop` on SIGTERM or SIGINT (handlers installed before this returns).
@@ -532,8 +607,9 @@ pub async fn run(args: SyncArgs) -> anyhow::Result<Verdict> {
                 }
             }
             // A watcher outlives a pass that failed (API restarting, source locked): every
-            // batch is all or nothing, so the next pass simply carries on.
-            Err(error) if args.watch => {
+            // batch is all or nothing, so the next pass simply carries on. Not a failure that
+            // only a change of settings can fix (a wrong token or URL): that ends it.
+            Err(error) if args.watch && !is_fatal(&error) => {
                 tracing::error!(
                     error = format!("{error:#}"),
                     "sync pass failed; retrying after --interval"

@@ -26,6 +26,58 @@ impl BatchPlan {
     pub fn is_empty(&self) -> bool {
         self.insert.is_empty() && self.update.is_empty() && self.delete.is_empty()
     }
+
+    /// Rows to write plus ids to delete.
+    pub fn changes(&self) -> usize {
+        self.insert.len() + self.update.len() + self.delete.len()
+    }
+
+    /// The id of the one change, when the plan holds exactly one.
+    pub fn only_id(&self) -> Option<i64> {
+        if self.changes() != 1 {
+            return None;
+        }
+        self.insert
+            .iter()
+            .chain(&self.update)
+            .map(|(row, _)| row.id.0)
+            .chain(self.delete.iter().map(|id| id.0))
+            .next()
+    }
+
+    /// Splits the changes into two plans of about half each, both non-empty when there are at
+    /// least two. Counts (`unchanged`, `rejected`) stay with neither: they are the whole plan's.
+    pub fn split(self) -> (BatchPlan, BatchPlan) {
+        let mut take = self.changes() / 2;
+        let mut first = BatchPlan::default();
+        let mut second = BatchPlan::default();
+        for (from, first_part, second_part) in [
+            (self.insert, &mut first.insert, &mut second.insert),
+            (self.update, &mut first.update, &mut second.update),
+        ] {
+            let n = take.min(from.len());
+            take -= n;
+            let mut from = from;
+            *second_part = from.split_off(n);
+            *first_part = from;
+        }
+        let mut delete = self.delete;
+        let n = take.min(delete.len());
+        second.delete = delete.split_off(n);
+        first.delete = delete;
+        (first, second)
+    }
+
+    /// Drops the changes of the rejected ids (they were not applied).
+    pub fn remove_rejected(&mut self, rejected: &[Rejected]) {
+        if rejected.is_empty() {
+            return;
+        }
+        let ids: std::collections::HashSet<i64> = rejected.iter().map(|r| r.id).collect();
+        self.insert.retain(|(row, _)| !ids.contains(&row.id.0));
+        self.update.retain(|(row, _)| !ids.contains(&row.id.0));
+        self.delete.retain(|id| !ids.contains(&id.0));
+    }
 }
 
 /// Merges `source` (rows of one id range, in id order) with `state` (entries of the same range,
@@ -99,6 +151,21 @@ mod tests {
         assert_eq!(ids(&plan.update), [4]);
         assert_eq!(plan.delete, [ArticleId(2), ArticleId(9)]);
         assert_eq!(plan.unchanged, 1);
+    }
+
+    #[test]
+    fn split_halves_down_to_single_changes() {
+        let source: Vec<RawArticle> = (1..=5).map(|id| raw(id, "c")).collect();
+        let known = [state(2, "old"), state(7, "gone")];
+        let plan = plan_batch(source, &known, true);
+        assert_eq!(plan.changes(), 6);
+        let (a, b) = plan.split();
+        assert_eq!((a.changes(), b.changes()), (3, 3));
+        let (c, d) = b.split();
+        assert_eq!((c.changes(), d.changes()), (1, 2));
+        assert_eq!(c.only_id(), Some(5));
+        let (e, f) = d.split();
+        assert_eq!((e.only_id(), f.only_id()), (Some(2), Some(7)));
     }
 
     #[test]

@@ -13,14 +13,49 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use crate::api_client::ApiClient;
+use crate::api_client::{ApiClient, Recovery};
 use crate::contract::{BulkRequest, BulkRow};
 use crate::db::bulk::{self, BulkChanges, BulkOutcome};
 use crate::db::models::Timestamp;
 use crate::db::sync_state::{self, StateEntry};
-use crate::db::DbConnection;
+use crate::db::{DbConnection, StoreError};
 
 use super::plan::BatchPlan;
+
+/// Why a batch was not applied, and so what the pass does next.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// The destination refused the batch's data (a constraint, a 400): the pass applies the batch
+    /// in halves down to the single row, and skips (names and counts) the row it refuses.
+    #[error("{0:#}")]
+    Refused(anyhow::Error),
+    /// It may work later unchanged (destination down, busy, out of space): a single run stops
+    /// with exit status 2; `--watch` tries again after `--interval`.
+    #[error("{0:#}")]
+    Transient(anyhow::Error),
+    /// It will not work until someone changes the set-up (a wrong token or URL, a bug): every
+    /// run stops, `--watch` too.
+    #[error("{0:#}")]
+    Fatal(anyhow::Error),
+}
+
+impl ApplyError {
+    /// Classifies a failed write to a SQLite file (the destination, or a state file).
+    fn store(error: diesel::result::Error, context: String) -> Self {
+        let store = StoreError::classify(&error);
+        let error = anyhow::Error::new(store.clone()).context(context);
+        match store {
+            StoreError::Refused { .. } => Self::Refused(error),
+            e if e.is_retryable() => Self::Transient(error),
+            _ => Self::Fatal(error),
+        }
+    }
+
+    /// An error that is neither the data's nor transient.
+    fn fatal(error: impl Into<anyhow::Error>) -> Self {
+        Self::Fatal(error.into())
+    }
+}
 
 /// The REST API of an HTTP destination and the `Authorization` value to send it.
 pub struct RestApi {
@@ -30,7 +65,7 @@ pub struct RestApi {
 
 impl RestApi {
     /// Sends `plan` in one `POST /articles/bulk` (one transaction on the server).
-    async fn bulk(&self, plan: &BatchPlan) -> anyhow::Result<BulkOutcome> {
+    async fn bulk(&self, plan: &BatchPlan) -> Result<BulkOutcome, ApplyError> {
         let body = BulkRequest {
             upsert: plan
                 .insert
@@ -45,7 +80,20 @@ impl RestApi {
             .client
             .bulk(&body, self.auth.as_deref())
             .await
-            .with_context(|| format!("cannot sync to {}", self.client.base_url()))?;
+            .map_err(|error| {
+                let recovery = error.recovery();
+                let hint = match error.status() {
+                    Some(401 | 403) => " (check --api-token / ARTICLES_API_TOKEN)",
+                    _ => "",
+                };
+                let error = anyhow::Error::new(error)
+                    .context(format!("cannot sync to {}{hint}", self.client.base_url()));
+                match recovery {
+                    Recovery::Retry => ApplyError::Transient(error),
+                    Recovery::Refused => ApplyError::Refused(error),
+                    Recovery::Stop => ApplyError::Fatal(error),
+                }
+            })?;
         Ok(BulkOutcome {
             inserted: counts.inserted,
             updated: counts.updated,
@@ -236,7 +284,7 @@ impl Destination {
     }
 
     /// Applies `plan` all or nothing and records it in the state.
-    pub async fn apply(&mut self, plan: &BatchPlan) -> anyhow::Result<BulkOutcome> {
+    pub async fn apply(&mut self, plan: &BatchPlan) -> Result<BulkOutcome, ApplyError> {
         match self {
             Self::Sqlite { conn, path, .. } => {
                 let (entries, deleted) = state_changes(plan);
@@ -245,7 +293,8 @@ impl Destination {
                 let changes = BulkChanges::new(
                     plan.update.iter().map(|(row, _)| row.clone()).collect(),
                     plan.delete.clone(),
-                )?;
+                )
+                .map_err(ApplyError::fatal)?;
                 let now = Timestamp::now();
                 conn.immediate_transaction(|conn| {
                     let inserted =
@@ -256,16 +305,18 @@ impl Destination {
                     sync_state::state_delete(conn, &deleted)?;
                     Ok::<_, diesel::result::Error>(outcome)
                 })
-                .with_context(|| format!("cannot write to {}", path.display()))
+                .map_err(|error| {
+                    ApplyError::store(error, format!("cannot write to {}", path.display()))
+                })
             }
             Self::Http { api, .. } => {
                 let outcome = api.bulk(plan).await?;
                 self.record_sent(plan)?;
                 Ok(outcome)
             }
-            Self::Preview { name, .. } => {
-                anyhow::bail!("{name} was opened for a dry run; nothing can be applied")
-            }
+            Self::Preview { name, .. } => Err(ApplyError::fatal(anyhow::anyhow!(
+                "{name} was opened for a dry run; nothing can be applied"
+            ))),
         }
     }
 
@@ -275,7 +326,7 @@ impl Destination {
     pub fn send(
         &self,
         plan: BatchPlan,
-    ) -> Option<impl Future<Output = (BatchPlan, anyhow::Result<BulkOutcome>)> + 'static> {
+    ) -> Option<impl Future<Output = (BatchPlan, Result<BulkOutcome, ApplyError>)> + 'static> {
         let Self::Http { api, .. } = self else {
             return None;
         };
@@ -287,12 +338,14 @@ impl Destination {
     }
 
     /// Records in the state file that the REST API has committed `plan`.
-    pub fn record_sent(&mut self, plan: &BatchPlan) -> anyhow::Result<()> {
+    pub fn record_sent(&mut self, plan: &BatchPlan) -> Result<(), ApplyError> {
         let Self::Http {
             state, state_path, ..
         } = self
         else {
-            anyhow::bail!("only a REST API destination records sent batches");
+            return Err(ApplyError::fatal(anyhow::anyhow!(
+                "only a REST API destination records sent batches"
+            )));
         };
         let (entries, deleted) = state_changes(plan);
         state
@@ -300,6 +353,8 @@ impl Destination {
                 sync_state::state_put(conn, &entries)?;
                 sync_state::state_delete(conn, &deleted)
             })
-            .with_context(|| format!("cannot write {}", state_path.display()))
+            .map_err(|error| {
+                ApplyError::store(error, format!("cannot write {}", state_path.display()))
+            })
     }
 }
