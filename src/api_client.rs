@@ -244,7 +244,21 @@ impl ApiClient {
         content: &str,
         auth: Option<&str>,
     ) -> Result<ArticleData, ClientError> {
-        let request = self.request(awc::http::Method::POST, "/articles", auth);
+        self.create_article_once(title, content, None, auth).await
+    }
+
+    /// `POST /articles` with an `Idempotency-Key`: a retry with the same key creates nothing new.
+    pub async fn create_article_once(
+        &self,
+        title: &str,
+        content: &str,
+        idempotency_key: Option<&str>,
+        auth: Option<&str>,
+    ) -> Result<ArticleData, ClientError> {
+        let mut request = self.request(awc::http::Method::POST, "/articles", auth);
+        if let Some(key) = idempotency_key {
+            request = request.insert_header(("Idempotency-Key", key));
+        }
         let body = serde_json::json!({ "title": title, "content": content });
         Ok(self
             .send::<Data<ArticleData>>(request, Some(&body))

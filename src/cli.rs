@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::graphql::GraphqlArgs;
+use crate::kafka::ConsumeArgs;
 use crate::rest::RestArgs;
 use crate::stack::StackArgs;
 use crate::sync::{SyncArgs, Verdict, VerifyArgs};
@@ -35,6 +36,8 @@ pub enum Command {
     Sync(SyncArgs),
     /// Compare the articles of two SQLite databases (exit status 1 when they differ).
     Verify(VerifyArgs),
+    /// Apply the changes of a Kafka topic (what `sync --to kafka://…` publishes) to the REST API.
+    ConsumeKafka(ConsumeArgs),
 }
 
 /// Exit status when a comparison found differences, or a sync could not copy every row.
@@ -52,6 +55,9 @@ impl Command {
             Self::Serve(args) => crate::stack::run(args).await.map(|()| Verdict::Complete),
             Self::Sync(args) => crate::sync::run(args).await,
             Self::Verify(args) => crate::sync::verify::run(args),
+            Self::ConsumeKafka(args) => crate::kafka::consumer::run(args)
+                .await
+                .map(|()| Verdict::Complete),
         }?;
         Ok(match verdict {
             Verdict::Complete => ExitCode::SUCCESS,

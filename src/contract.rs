@@ -8,15 +8,15 @@
 //! text so that the server can name the row and field of a bad one (see `rest::types`);
 //! responses carry [`Timestamp`]s (RFC 3339, UTC, microseconds).
 //!
-//! **Architecture Invariant:** no behaviour here beyond (de)serialization and conversions from
-//! the stored row; validation belongs to the domain types in `db::models`.
+//! **Architecture Invariant:** no behaviour here beyond (de)serialization and conversions; the
+//! rules of a valid article are the domain types' (`db::models`), which the conversions call.
 
 use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
 
 use crate::db::bulk::UpsertRow;
-use crate::db::models::{self, Timestamp};
+use crate::db::models::{self, ArticleId, Content, Timestamp, Title};
 
 /// An article as the API answers with it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -119,6 +119,39 @@ impl<'a> From<&'a UpsertRow> for BulkRow<'a> {
             created_at: row.created_at.map(|at| at.to_rfc3339().into()),
             updated_at: row.updated_at.map(|at| at.to_rfc3339().into()),
         }
+    }
+}
+
+/// Why a wire row is not a valid article: the field and the problem (`title must not be …`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field} {problem}")]
+pub struct RowError {
+    pub field: &'static str,
+    pub problem: String,
+}
+
+impl TryFrom<BulkRow<'_>> for UpsertRow {
+    type Error = RowError;
+
+    /// Validates a wire row with the domain types (the one definition of a valid article).
+    fn try_from(row: BulkRow<'_>) -> Result<Self, RowError> {
+        let error = |field, problem: String| RowError { field, problem };
+        let stamp = |raw: Option<Cow<'_, str>>, field| match raw {
+            None => Ok(None),
+            Some(raw) => Timestamp::parse_rfc3339(&raw)
+                .map(Some)
+                .ok_or_else(|| error(field, format!("'{raw}' is not an RFC 3339 timestamp"))),
+        };
+        Ok(UpsertRow {
+            id: ArticleId::new(row.id)
+                .ok_or_else(|| error("id", "must be a positive integer".into()))?,
+            title: Title::parse(row.title.into_owned())
+                .map_err(|e| error("title", e.to_string()))?,
+            content: Content::parse(row.content.into_owned())
+                .map_err(|e| error("content", e.to_string()))?,
+            created_at: stamp(row.created_at, "created_at")?,
+            updated_at: stamp(row.updated_at, "updated_at")?,
+        })
     }
 }
 

@@ -14,6 +14,7 @@
 //! - [`db`]: schema, models, queries, the SQLite pool and the single writer. All SQL lives here.
 //! - [`rest`]: `serve-rest`, the REST API (actix-web).
 //! - [`graphql`]: `serve-graphql`, the GraphQL server (juniper) in front of the REST API.
+//! - [`kafka`]: `consume-kafka` and the `articles-sync` topic's message format.
 //! - [`stack`]: `serve`, the REST API and the GraphQL server in one process (the newcomer's command).
 //! - [`sync`]: `sync` and `verify`, replicating a source database into a SQLite file or the REST
 //!   API, and checking the result.
@@ -31,6 +32,7 @@ pub mod contract;
 pub mod db;
 pub mod error;
 pub mod graphql;
+pub mod kafka;
 pub mod metrics;
 pub mod rest;
 pub mod server;

@@ -1,8 +1,6 @@
 //! Request bodies parsed into domain types (`TryFrom`); the wire types themselves are in
 //! [`crate::contract`]. Field errors name the field; nothing here touches the database.
 
-use std::borrow::Cow;
-
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -213,36 +211,22 @@ impl TryFrom<BulkRequest<'_>> for BulkChanges {
                 "{rows} rows in one request; the limit is {MAX_BULK_ROWS} (upsert plus delete)"
             )));
         }
-        let id = |raw: i64, at: String| {
-            ArticleId::new(raw)
-                .ok_or_else(|| ApiError::BadRequest(format!("{at}: id must be a positive integer")))
-        };
-        let stamp = |raw: Option<Cow<'_, str>>, at: &str, field: &str| match raw {
-            None => Ok(None),
-            Some(raw) => Timestamp::parse_rfc3339(&raw).map(Some).ok_or_else(|| {
-                ApiError::BadRequest(format!(
-                    "{at}.{field}: '{raw}' is not an RFC 3339 timestamp"
-                ))
-            }),
-        };
         let mut upsert = Vec::with_capacity(request.upsert.len());
         for (i, row) in request.upsert.into_iter().enumerate() {
-            let at = format!("upsert[{i}]");
-            upsert.push(UpsertRow {
-                id: id(row.id, at.clone())?,
-                title: Title::parse(row.title.into_owned())
-                    .map_err(|e| ApiError::BadRequest(format!("{at}.title {e}")))?,
-                content: Content::parse(row.content.into_owned())
-                    .map_err(|e| ApiError::BadRequest(format!("{at}.content {e}")))?,
-                created_at: stamp(row.created_at, &at, "created_at")?,
-                updated_at: stamp(row.updated_at, &at, "updated_at")?,
-            });
+            upsert.push(
+                UpsertRow::try_from(row)
+                    .map_err(|e| ApiError::BadRequest(format!("upsert[{i}].{e}")))?,
+            );
         }
         let delete = request
             .delete
             .into_iter()
             .enumerate()
-            .map(|(i, raw)| id(raw, format!("delete[{i}]")))
+            .map(|(i, raw)| {
+                ArticleId::new(raw).ok_or_else(|| {
+                    ApiError::BadRequest(format!("delete[{i}] must be a positive integer id"))
+                })
+            })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(BulkChanges::new(upsert, delete)
             .map_err(|e| ApiError::BadRequest(e.to_string()))?

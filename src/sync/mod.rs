@@ -21,6 +21,7 @@
 //! **Architecture Invariant:** the source is only ever opened read-only; this module holds no
 //! SQL (that is `db::sync_state`), and speaks to a REST API only through `api_client`.
 
+mod kafka;
 pub mod plan;
 pub mod progress;
 pub mod record;
@@ -39,6 +40,7 @@ use futures_util::stream::{FuturesOrdered, StreamExt};
 use crate::config::parse_duration;
 use crate::db::bulk::BulkOutcome;
 use crate::db::sync_state::SourceDb;
+use crate::kafka::{KafkaSettings, KafkaUrl};
 use record::Rejected;
 
 pub use plan::{plan_batch, BatchPlan};
@@ -69,8 +71,9 @@ pub struct SyncArgs {
     #[arg(long, value_name = "PATH")]
     pub from: PathBuf,
 
-    /// Destination: a SQLite file (created and migrated if missing) or a REST API base URL
-    /// (`http://host:5000`).
+    /// Destination: a SQLite file (created and migrated if missing), a REST API base URL
+    /// (`http://host:5000`), or a Kafka topic (`kafka://host:9092[,host:9092…]/articles-sync`, one
+    /// message per change, for `consume-kafka`).
     #[arg(long, value_name = "PATH|URL")]
     pub to: String,
 
@@ -83,7 +86,7 @@ pub struct SyncArgs {
     )]
     pub api_token: Option<String>,
 
-    /// State file of a REST API destination (what was last sent there)
+    /// State file of a REST API or Kafka destination (what was last sent there)
     /// [default: $XDG_STATE_HOME/articles/sync-HASH.db, HASH derived from the URL].
     #[arg(long, value_name = "PATH")]
     pub state: Option<PathBuf>,
@@ -123,9 +126,16 @@ pub struct SyncArgs {
     #[arg(long, value_parser = parse_batch_size, value_name = "ROWS")]
     pub batch_size: Option<usize>,
 
-    /// Timeout of one request to a REST API destination.
+    /// Timeout of one request to a REST API destination, or of one message's delivery to Kafka.
     #[arg(long, default_value = "60s", value_parser = parse_duration, value_name = "DURATION")]
     pub timeout: Duration,
+
+    /// Partitions of the Kafka topic when sync creates it (an existing topic is left alone).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(i32).range(1..=10_000), value_name = "N")]
+    pub kafka_partitions: i32,
+
+    #[command(flatten)]
+    pub kafka: KafkaSettings,
 }
 
 fn parse_batch_size(raw: &str) -> Result<usize, String> {
@@ -299,7 +309,7 @@ impl SyncPass {
         let mut progress = progress::Progress::new(source.id_bounds()?, report.show_progress);
         let mut rejected_logged = 0;
         let mut in_flight = FuturesOrdered::new();
-        let pipelined = !options.dry_run && matches!(destination, Destination::Http { .. });
+        let pipelined = !options.dry_run && matches!(destination, Destination::Remote { .. });
         loop {
             let stopping = report.stop.load(Ordering::Relaxed);
             let step = if pipelined {
@@ -463,9 +473,13 @@ fn print_ids(plan: &BatchPlan) {
     }
 }
 
-/// Whether `to` names a REST API rather than a file.
+/// Whether `to` names a REST API or a Kafka topic rather than a file.
 fn is_url(to: &str) -> bool {
-    to.starts_with("http://") || to.starts_with("https://")
+    to.starts_with("http://") || to.starts_with("https://") || is_kafka(to)
+}
+
+fn is_kafka(to: &str) -> bool {
+    to.starts_with("kafka://")
 }
 
 /// The default state file of a REST API destination.
@@ -479,14 +493,25 @@ fn default_state_path(url: &str) -> PathBuf {
     base.join("articles").join(format!("sync-{key:016x}.db"))
 }
 
-fn open_destination(args: &SyncArgs) -> anyhow::Result<Destination> {
+async fn open_destination(args: &SyncArgs) -> anyhow::Result<Destination> {
     if is_url(&args.to) {
         let state = args
             .state
             .clone()
             .unwrap_or_else(|| default_state_path(&args.to));
         if args.dry_run {
-            Destination::preview_http(&args.to, &state, args.rescan)
+            Destination::preview_remote(&args.to, &state, args.rescan)
+        } else if is_kafka(&args.to) {
+            let url = KafkaUrl::parse(&args.to).map_err(anyhow::Error::msg)?;
+            Destination::open_kafka(
+                &url,
+                &args.kafka,
+                args.kafka_partitions,
+                &state,
+                args.timeout,
+                args.rescan,
+            )
+            .await
         } else {
             Destination::open_http(
                 &args.to,
@@ -536,7 +561,7 @@ fn stop_on_signal(stop: Arc<AtomicBool>, wake: Arc<tokio::sync::Notify>) -> anyh
 pub async fn run(args: SyncArgs) -> anyhow::Result<Verdict> {
     if args.check {
         if is_url(&args.to) {
-            anyhow::bail!("--check compares two SQLite files; {} is a URL", args.to);
+            anyhow::bail!("--check compares two SQLite files; {} is not one", args.to);
         }
         return verify::run(VerifyArgs {
             from: args.from,
@@ -545,7 +570,10 @@ pub async fn run(args: SyncArgs) -> anyhow::Result<Verdict> {
         });
     }
     let mut source = SourceDb::open(&args.from)?;
-    let mut destination = open_destination(&args)?;
+    if is_kafka(&args.to) {
+        KafkaUrl::parse(&args.to).map_err(anyhow::Error::msg)?;
+    }
+    let mut destination = open_destination(&args).await?;
     let (max_rows, batch_bytes) = if is_url(&args.to) {
         (MAX_BATCH_ROWS, MAX_BATCH_BYTES)
     } else {

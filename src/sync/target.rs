@@ -1,10 +1,12 @@
 //! Where a sync writes: a SQLite file ([`Destination::Sqlite`], rows and state in one
-//! transaction) or a REST API ([`Destination::Http`], `POST /articles/bulk`, state in a local
-//! file written after the API has committed).
+//! transaction), or a [`Remote`] ([`Destination::Remote`], state in a local file written after
+//! the remote side has committed): a REST API (`POST /articles/bulk`) or a Kafka topic (one
+//! message per change, see `kafka`).
 //!
-//! Both keep the invariant that makes a rerun converge: a state entry is never newer than the
-//! data it describes. Over HTTP it may be older (killed between the API's commit and ours);
-//! the next run then sends those rows again and the API reports them unchanged.
+//! All keep the invariant that makes a rerun converge: a state entry is never newer than the
+//! data it describes. For a remote it may be older (killed between the remote's commit and
+//! ours); the next run then sends those rows again, which is harmless (the API reports them
+//! unchanged; the consumer of a topic applies them idempotently).
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -19,6 +21,9 @@ use crate::db::bulk::{self, BulkChanges, BulkOutcome};
 use crate::db::models::Timestamp;
 use crate::db::sync_state::{self, StateEntry};
 use crate::db::{DbConnection, StoreError};
+use crate::kafka::{KafkaSettings, KafkaUrl};
+
+use super::kafka::KafkaTopic;
 
 use super::plan::BatchPlan;
 
@@ -104,6 +109,29 @@ impl RestApi {
     }
 }
 
+/// A destination reached over the network, with the sync state kept in a local file: a REST API
+/// (one bulk request per batch) or a Kafka topic (one message per change).
+pub enum Remote {
+    Api(RestApi),
+    Kafka(KafkaTopic),
+}
+
+impl Remote {
+    async fn apply(&self, plan: &BatchPlan) -> Result<BulkOutcome, ApplyError> {
+        match self {
+            Self::Api(api) => api.bulk(plan).await,
+            Self::Kafka(topic) => topic.publish(plan).await,
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Self::Api(api) => api.client.base_url().to_owned(),
+            Self::Kafka(topic) => topic.describe(),
+        }
+    }
+}
+
 /// The state entries a plan leaves behind: digests of the rows written, ids deleted.
 fn state_changes(plan: &BatchPlan) -> (Vec<StateEntry>, Vec<i64>) {
     let entries = plan
@@ -118,7 +146,7 @@ fn state_changes(plan: &BatchPlan) -> (Vec<StateEntry>, Vec<i64>) {
     (entries, plan.delete.iter().map(|id| id.0).collect())
 }
 
-/// A destination: a SQLite database, or a REST API with its local state file.
+/// A destination: a SQLite database, or a REST API or Kafka topic with its local state file.
 pub enum Destination {
     Sqlite {
         conn: DbConnection,
@@ -126,9 +154,9 @@ pub enum Destination {
         /// In rollback-journal mode for a first load (see [`Destination::finish_pass`]).
         bulk_load: bool,
     },
-    Http {
+    Remote {
         /// Shared with the requests in flight (see [`Destination::send`]).
-        api: Rc<RestApi>,
+        target: Rc<Remote>,
         state: DbConnection,
         state_path: PathBuf,
     },
@@ -188,13 +216,36 @@ impl Destination {
             sync_state::state_clear(&mut state)
                 .with_context(|| format!("cannot reset {}", state_path.display()))?;
         }
-        Ok(Self::Http {
-            api: Rc::new(RestApi {
+        Ok(Self::Remote {
+            target: Rc::new(Remote::Api(RestApi {
                 client,
                 auth: token
                     .filter(|t| !t.is_empty())
                     .map(|t| format!("Bearer {t}")),
-            }),
+            })),
+            state,
+            state_path: state_path.to_owned(),
+        })
+    }
+
+    /// A Kafka topic (created with `partitions` when missing); `state_path` keeps what was
+    /// published there. `rescan` forgets it.
+    pub async fn open_kafka(
+        url: &KafkaUrl,
+        settings: &KafkaSettings,
+        partitions: i32,
+        state_path: &Path,
+        timeout: Duration,
+        rescan: bool,
+    ) -> anyhow::Result<Self> {
+        let topic = KafkaTopic::connect(url, settings, partitions, timeout).await?;
+        let mut state = sync_state::open_state_file(state_path, &topic.describe())?;
+        if rescan {
+            sync_state::state_clear(&mut state)
+                .with_context(|| format!("cannot reset {}", state_path.display()))?;
+        }
+        Ok(Self::Remote {
+            target: Rc::new(Remote::Kafka(topic)),
             state,
             state_path: state_path.to_owned(),
         })
@@ -220,8 +271,8 @@ impl Destination {
         })
     }
 
-    /// A dry run against a REST API: reads the state file if there is one.
-    pub fn preview_http(url: &str, state_path: &Path, rescan: bool) -> anyhow::Result<Self> {
+    /// A dry run against a REST API or a Kafka topic: reads the state file if there is one.
+    pub fn preview_remote(url: &str, state_path: &Path, rescan: bool) -> anyhow::Result<Self> {
         let mut conn = None;
         if state_path.exists() && !rescan {
             let mut state = sync_state::open_read_only(state_path, "state file")?;
@@ -258,7 +309,7 @@ impl Destination {
     pub fn describe(&self) -> String {
         match self {
             Self::Sqlite { path, .. } => path.display().to_string(),
-            Self::Http { api, .. } => api.client.base_url().to_owned(),
+            Self::Remote { target, .. } => target.describe(),
             Self::Preview { name, .. } => name.clone(),
         }
     }
@@ -267,7 +318,7 @@ impl Destination {
     pub fn state_page(&mut self, after: i64, limit: i64) -> anyhow::Result<Vec<StateEntry>> {
         let name = self.describe();
         let page = match self {
-            Self::Sqlite { conn, .. } | Self::Http { state: conn, .. } => {
+            Self::Sqlite { conn, .. } | Self::Remote { state: conn, .. } => {
                 sync_state::state_page(conn, after, limit)
             }
             Self::Preview { conn: None, .. } => Ok(Vec::new()),
@@ -309,8 +360,8 @@ impl Destination {
                     ApplyError::store(error, format!("cannot write to {}", path.display()))
                 })
             }
-            Self::Http { api, .. } => {
-                let outcome = api.bulk(plan).await?;
+            Self::Remote { target, .. } => {
+                let outcome = target.apply(plan).await?;
                 self.record_sent(plan)?;
                 Ok(outcome)
             }
@@ -320,31 +371,31 @@ impl Destination {
         }
     }
 
-    /// For a REST API: a request applying `plan` that can run while more batches are planned
-    /// (its state is recorded by [`Self::record_sent`] once it succeeded). `None` for other
-    /// destinations.
+    /// For a REST API or Kafka: a request applying `plan` that can run while more batches are
+    /// planned (its state is recorded by [`Self::record_sent`] once it succeeded). `None` for a
+    /// SQLite file.
     pub fn send(
         &self,
         plan: BatchPlan,
     ) -> Option<impl Future<Output = (BatchPlan, Result<BulkOutcome, ApplyError>)> + 'static> {
-        let Self::Http { api, .. } = self else {
+        let Self::Remote { target, .. } = self else {
             return None;
         };
-        let api = api.clone();
+        let target = target.clone();
         Some(async move {
-            let outcome = api.bulk(&plan).await;
+            let outcome = target.apply(&plan).await;
             (plan, outcome)
         })
     }
 
-    /// Records in the state file that the REST API has committed `plan`.
+    /// Records in the state file that the REST API (or the Kafka broker) has committed `plan`.
     pub fn record_sent(&mut self, plan: &BatchPlan) -> Result<(), ApplyError> {
-        let Self::Http {
+        let Self::Remote {
             state, state_path, ..
         } = self
         else {
             return Err(ApplyError::fatal(anyhow::anyhow!(
-                "only a REST API destination records sent batches"
+                "only a REST API or Kafka destination records sent batches"
             )));
         };
         let (entries, deleted) = state_changes(plan);
