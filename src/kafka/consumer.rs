@@ -698,12 +698,16 @@ fn build_metrics_server(
     listener: TcpListener,
     metrics: web::Data<Metrics>,
     consumer_metrics: Arc<ConsumerMetrics>,
+    rest_url: String,
 ) -> anyhow::Result<BoundServer> {
     let port = listener.local_addr()?.port();
     let server = HttpServer::new(move || {
+        // One REST client per worker (awc is not Send), for the health probe.
+        let probe = ApiClient::new(&rest_url, Duration::from_secs(2));
         App::new()
             .app_data(metrics.clone())
             .app_data(web::Data::from(Arc::clone(&consumer_metrics)))
+            .app_data(web::Data::new(probe))
             .route("/metrics", web::get().to(crate::metrics::export))
             .route("/health", web::get().to(health))
             .wrap(actix_web::middleware::from_fn(crate::metrics::observe))
@@ -715,10 +719,11 @@ fn build_metrics_server(
     Ok(BoundServer::new(server, port))
 }
 
-/// `GET /health`: 200 while the broker and the REST API are reachable, else 503 naming which.
-async fn health(metrics: web::Data<ConsumerMetrics>) -> HttpResponse {
+/// `GET /health`: 200 while the broker (as librdkafka last saw it) and the REST API (asked
+/// now) are reachable, else 503 naming which is not.
+async fn health(metrics: web::Data<ConsumerMetrics>, rest: web::Data<ApiClient>) -> HttpResponse {
     let broker = metrics.broker_up.get() == 1;
-    let rest = metrics.rest_up.get() == 1;
+    let rest = rest.health().await.is_ok();
     let state = |up: bool| if up { "ok" } else { "unreachable" };
     let body = serde_json::json!({
         "status": if broker && rest { "healthy" } else { "unhealthy" },
@@ -743,7 +748,12 @@ pub async fn run(args: ConsumeArgs) -> anyhow::Result<()> {
     let consumer_metrics = ConsumerMetrics::register(metrics.registry())?;
     let listener = TcpListener::bind(&args.metrics_bind)
         .with_context(|| format!("cannot listen on {}", args.metrics_bind))?;
-    let metrics_server = build_metrics_server(listener, metrics, Arc::clone(&consumer_metrics))?;
+    let metrics_server = build_metrics_server(
+        listener,
+        metrics,
+        Arc::clone(&consumer_metrics),
+        args.rest_url.clone(),
+    )?;
     let metrics_port = metrics_server.port();
     let metrics_handle = metrics_server.handle();
     actix_web::rt::spawn(metrics_server.run());
@@ -755,7 +765,9 @@ pub async fn run(args: ConsumeArgs) -> anyhow::Result<()> {
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
-        .set("statistics.interval.ms", "1000");
+        .set("statistics.interval.ms", "1000")
+        // Find a topic created after the consumer started within seconds, not 5 minutes.
+        .set("topic.metadata.refresh.interval.ms", "5000");
     let consumer: StreamConsumer<ConsumerEvents> = consumer_config
         .create_with_context(ConsumerEvents {
             metrics: Arc::clone(&consumer_metrics),
@@ -769,8 +781,12 @@ pub async fn run(args: ConsumeArgs) -> anyhow::Result<()> {
     let producer: FutureProducer = producer_config
         .create()
         .context("cannot create the dead-letter producer")?;
-    if let Err(error) = ensure_topic(&base, &dlq_topic, 1, Duration::from_secs(10)).await {
-        tracing::warn!(error = format!("{error:#}"), topic = %dlq_topic, "cannot create the dead-letter topic; poison messages wait until it exists");
+    // Also the first sign of the broker (statistics follow every second).
+    match ensure_topic(&base, &dlq_topic, 1, Duration::from_secs(10)).await {
+        Ok(()) => consumer_metrics.broker_up.set(1),
+        Err(error) => {
+            tracing::warn!(error = format!("{error:#}"), topic = %dlq_topic, "cannot create the dead-letter topic; poison messages wait until it exists")
+        }
     }
     consumer
         .subscribe(&[&args.topic])
@@ -786,7 +802,9 @@ pub async fn run(args: ConsumeArgs) -> anyhow::Result<()> {
         stop.clone(),
         args.max_backoff,
     );
-    consumer_metrics.rest_up.set(1);
+    consumer_metrics
+        .rest_up
+        .set(i64::from(applier.rest.health().await.is_ok()));
     tracing::info!(
         brokers = %args.brokers,
         topic = %args.topic,

@@ -44,6 +44,8 @@ impl KafkaTopic {
         config
             .set("enable.idempotence", "true")
             .set("acks", "all")
+            // The Java client's partitioner: a key lands where other producers put it.
+            .set("partitioner", "murmur2_random")
             .set("compression.type", "lz4")
             .set("linger.ms", "5")
             .set("message.timeout.ms", timeout.as_millis().to_string());
