@@ -12,7 +12,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use graphql_support::{
-    closed_port, rest_article_reads, sample, spawn_graphql, spawn_graphql_with, spawn_stack,
+    closed_port, raw, rest_article_reads, sample, spawn_graphql, spawn_graphql_with, spawn_stack,
     Binary, INTROSPECTION_QUERY,
 };
 
@@ -794,6 +794,180 @@ async fn graphiql_page_is_served_from_local_assets() {
     let health = stack.graphql.get("/health").await;
     assert_eq!(health.status, 200);
     assert_eq!(health.body["status"], "healthy");
+}
+
+/// `GET /graphql?query=…&variables=…&operationName=…` runs a query (application/json unless the
+/// client asks for application/graphql-response+json); a mutation over GET is 405 with
+/// `Allow: POST` and writes nothing.
+#[actix_web::test]
+async fn get_runs_queries_and_refuses_mutations() {
+    let stack = spawn_stack().await;
+    let created = stack.rest.create_article("Over GET", "x").await;
+    let query = "query One($id: Int!) { getArticle(id: $id) { data { title } } } \
+                 query Other { __typename }";
+    let url = format!(
+        "{}?{}",
+        stack.graphql.url("/graphql"),
+        serde_urlencoded::to_string([
+            ("query", query),
+            ("variables", &json!({"id": created["id"]}).to_string()),
+            ("operationName", "One"),
+        ])
+        .unwrap()
+    );
+    let reply = raw("GET", &url, &[], None).await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(
+        reply.header("content-type").as_deref(),
+        Some("application/json")
+    );
+    assert_eq!(
+        reply.json()["data"]["getArticle"]["data"]["title"],
+        "Over GET"
+    );
+
+    let mutation = format!(
+        "{}?{}",
+        stack.graphql.url("/graphql"),
+        serde_urlencoded::to_string([(
+            "query",
+            "mutation { createArticle(title: \"no\", content: \"no\") { success } }"
+        )])
+        .unwrap()
+    );
+    let refused = raw("GET", &mutation, &[("Accept", "application/json")], None).await;
+    assert_eq!(refused.status, 405);
+    assert_eq!(refused.header("allow").as_deref(), Some("POST"));
+    assert_eq!(
+        refused.json()["errors"][0]["extensions"]["code"],
+        "METHOD_NOT_ALLOWED"
+    );
+    assert_eq!(
+        stack.rest.get("/articles").await.body["total"],
+        1,
+        "nothing written"
+    );
+
+    let bad_variables = format!(
+        "{}?query=%7B__typename%7D&variables=%5B%5D",
+        stack.graphql.url("/graphql")
+    );
+    let reply = raw("GET", &bad_variables, &[], None).await;
+    assert_eq!(reply.status, 400);
+    assert!(reply.json()["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("variables"));
+}
+
+/// application/graphql-response+json when asked for, with its status codes: 400 when the
+/// document does not parse, validate or fit the budget, 200 when it ran; application/json keeps
+/// 200 for every well-formed request.
+#[actix_web::test]
+async fn graphql_response_json_is_answered_with_its_status_codes() {
+    let stack = spawn_stack().await;
+    let url = stack.graphql.url("/graphql");
+    let post = |body: &'static str, accept: &'static str| {
+        let url = url.clone();
+        async move {
+            raw(
+                "POST",
+                &url,
+                &[("Content-Type", "application/json"), ("Accept", accept)],
+                Some(body),
+            )
+            .await
+        }
+    };
+    let strict = "application/graphql-response+json, application/json;q=0.9";
+    let ran = post(r#"{"query": "{ getArticle(id: 7) { success } }"}"#, strict).await;
+    assert_eq!(ran.status, 200, "ran, even though REST said 404");
+    assert_eq!(
+        ran.header("content-type").as_deref(),
+        Some("application/graphql-response+json; charset=utf-8")
+    );
+    assert_eq!(ran.json()["data"]["getArticle"]["success"], false);
+    for body in [
+        r#"{"query": "{ getArticle(id: 7) { success "}"#,
+        r#"{"query": "{ nope }"}"#,
+        r#"{"query": "query($id: Int!) { getArticle(id: $id) { success } }", "variables": {"id": "x"}}"#,
+        r#"{"query": "{ getArticles(limit: 1000) { data { id title content createdAt updatedAt } } b: getArticles(limit: 1000) { data { id title content createdAt updatedAt } } }"}"#,
+    ] {
+        let strict_reply = post(body, strict).await;
+        assert_eq!(strict_reply.status, 400, "{body}");
+        assert!(strict_reply.json()["errors"].is_array(), "{body}");
+        assert!(strict_reply.json().get("data").is_none(), "{body}");
+        let legacy = post(body, "application/json").await;
+        assert_eq!(legacy.status, 200, "{body}");
+        assert_eq!(
+            legacy.header("content-type").as_deref(),
+            Some("application/json")
+        );
+    }
+    let no_accept = raw(
+        "POST",
+        &url,
+        &[("Content-Type", "application/json")],
+        Some(r#"{"query": "{ __typename }"}"#),
+    )
+    .await;
+    assert_eq!(
+        no_accept.header("content-type").as_deref(),
+        Some("application/json")
+    );
+}
+
+/// Without a query, a browser (Accept: text/html, or anything) gets GraphiQL and an API client
+/// asking only for JSON gets 400; a browser that takes only HTML gets GraphiQL even with a query.
+#[actix_web::test]
+async fn get_without_a_query_is_graphiql_for_browsers_and_400_for_api_clients() {
+    let stack = spawn_stack().await;
+    let url = stack.graphql.url("/graphql");
+    let browser = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
+    for accept in [browser, "text/html", "*/*"] {
+        let page = raw("GET", &url, &[("Accept", accept)], None).await;
+        assert_eq!(page.status, 200, "{accept}");
+        assert!(
+            page.header("content-type")
+                .unwrap()
+                .starts_with("text/html"),
+            "{accept}"
+        );
+        assert!(page.header("vary").unwrap().contains("Accept"), "{accept}");
+    }
+    let api = raw("GET", &url, &[("Accept", "application/json")], None).await;
+    assert_eq!(api.status, 400);
+    assert!(api.json()["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("query"));
+    let with_query = format!("{url}?query=%7B__typename%7D");
+    let html_only = raw("GET", &with_query, &[("Accept", "text/html")], None).await;
+    assert!(html_only
+        .header("content-type")
+        .unwrap()
+        .starts_with("text/html"));
+    let from_browser = raw("GET", &with_query, &[("Accept", browser)], None).await;
+    assert_eq!(from_browser.json()["data"]["__typename"], "Query");
+}
+
+/// Methods a route does not take get 405 with `Allow` (GraphQL's errors array on /graphql).
+#[actix_web::test]
+async fn other_methods_get_405_with_allow() {
+    let rest = common::spawn_rest().await;
+    let graphql = graphql_support::spawn_graphql_with(&rest.address, |args| {
+        args.cors_origins = vec!["none".into()]
+    })
+    .await;
+    let put = raw("PUT", &graphql.url("/graphql"), &[], Some("{}")).await;
+    assert_eq!(put.status, 405);
+    assert_eq!(put.header("allow").as_deref(), Some("GET, HEAD, POST"));
+    assert!(put.json()["errors"][0]["message"].is_string());
+    for path in ["/health", "/metrics"] {
+        let post = raw("POST", &graphql.url(path), &[], Some("{}")).await;
+        assert_eq!(post.status, 405, "{path}");
+        assert_eq!(post.header("allow").as_deref(), Some("GET, HEAD"), "{path}");
+    }
 }
 
 /// `articles serve` runs REST and GraphQL wired together; SIGTERM stops both with exit 0.

@@ -3,7 +3,7 @@
 //! works on a machine without internet. Asset URLs carry the package version, so they are cached
 //! for a year.
 
-use actix_web::http::header::{self, CacheControl, CacheDirective, ContentType};
+use actix_web::http::header::{self, CacheControl, CacheDirective, ContentType, HeaderValue};
 use actix_web::{web, HttpResponse};
 
 const PAGE: &str = include_str!("assets/graphiql.html");
@@ -47,6 +47,8 @@ pub async fn page() -> HttpResponse {
     HttpResponse::Ok()
         .content_type(ContentType::html())
         .insert_header(CacheControl(vec![CacheDirective::NoCache]))
+        // /graphql answers JSON or this page depending on Accept.
+        .insert_header((header::VARY, HeaderValue::from_static("Accept")))
         .body(PAGE)
 }
 
