@@ -756,7 +756,8 @@ async fn introspection_can_be_switched_off() {
     assert_eq!(data["getArticles"]["success"], true);
 }
 
-/// `GET /graphql` is GraphiQL with every asset served (and long-cached) by us; `/health` is 200.
+/// `GET /graphql` is GraphiQL (revalidated) with every asset served by us under a URL that carries
+/// a hash of its bytes, cached for a year as immutable; `/health` is 200.
 #[actix_web::test]
 async fn graphiql_page_is_served_from_local_assets() {
     let stack = spawn_stack().await;
@@ -766,6 +767,7 @@ async fn graphiql_page_is_served_from_local_assets() {
         .header("content-type")
         .unwrap()
         .starts_with("text/html"));
+    assert_eq!(page.header("cache-control").as_deref(), Some("no-cache"));
     assert!(
         !page.text.contains("//"),
         "no absolute or protocol-relative URLs in the page"
@@ -777,18 +779,20 @@ async fn graphiql_page_is_served_from_local_assets() {
         .collect();
     assert_eq!(assets.len(), 5, "{assets:?}");
     for asset in assets {
-        let reply = stack.graphql.get(asset).await;
+        let reply = raw("GET", &stack.graphql.url(asset), &[], None).await;
         assert_eq!(reply.status, 200, "{asset}");
-        assert!(reply.text.len() > 100, "{asset}");
-        if asset != "/graphiql/start.js" {
-            assert!(
-                reply
-                    .header("cache-control")
-                    .unwrap()
-                    .contains("max-age=31536000"),
-                "{asset}"
-            );
-        }
+        assert!(reply.body.len() > 100, "{asset}");
+        assert_eq!(
+            reply.header("cache-control").as_deref(),
+            Some("public, max-age=31536000, immutable"),
+            "{asset}"
+        );
+        // The name carries xxh3 of the bytes served: other bytes, another URL.
+        let hash = asset.rsplit('.').nth(1).unwrap();
+        let expected = format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&reply.body));
+        assert_eq!(hash, expected, "{asset}");
+        let plain = asset.replace(&format!(".{hash}"), "");
+        assert_eq!(stack.graphql.get(&plain).await.status, 404, "{plain}");
     }
     assert_eq!(stack.graphql.get("/graphiql/missing.js").await.status, 404);
     let health = stack.graphql.get("/health").await;
@@ -967,6 +971,133 @@ async fn other_methods_get_405_with_allow() {
         let post = raw("POST", &graphql.url(path), &[], Some("{}")).await;
         assert_eq!(post.status, 405, "{path}");
         assert_eq!(post.header("allow").as_deref(), Some("GET, HEAD"), "{path}");
+    }
+}
+
+/// HEAD answers every GET route of serve-graphql with the GET's status and headers, no body.
+#[actix_web::test]
+async fn head_answers_every_get_route() {
+    let stack = spawn_stack().await;
+    let page = stack.graphql.get("/graphql").await;
+    let asset = page
+        .text
+        .split('"')
+        .find(|s| s.starts_with("/graphiql/graphiql-"))
+        .unwrap()
+        .to_owned();
+    for path in [
+        "/graphql",
+        "/graphql?query=%7B__typename%7D",
+        "/health",
+        "/metrics",
+        asset.as_str(),
+    ] {
+        let url = stack.graphql.url(path);
+        let get = raw("GET", &url, &[], None).await;
+        let head = raw("HEAD", &url, &[], None).await;
+        assert_eq!(head.status, get.status, "{path}");
+        assert_eq!(head.status, 200, "{path}");
+        assert!(head.body.is_empty(), "{path}");
+        assert_eq!(
+            head.header("content-type"),
+            get.header("content-type"),
+            "{path}"
+        );
+        if path != "/metrics" {
+            // (the metrics text grows with every request)
+            assert_eq!(
+                head.header("content-length"),
+                Some(get.body.len().to_string()),
+                "{path}"
+            );
+        }
+    }
+}
+
+fn decode(encoding: &str, body: &[u8]) -> Vec<u8> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    match encoding {
+        "gzip" => {
+            flate2::read::GzDecoder::new(body)
+                .read_to_end(&mut out)
+                .unwrap();
+        }
+        "br" => {
+            brotli::Decompressor::new(body, 4096)
+                .read_to_end(&mut out)
+                .unwrap();
+        }
+        "zstd" => out = zstd::decode_all(body).unwrap(),
+        other => panic!("unexpected encoding {other}"),
+    }
+    out
+}
+
+/// The GraphiQL bundle (compressed once, then kept) and a 100-article answer (compressed per
+/// request) are sent with gzip, br or zstd when the client asks, and decompress to exactly the
+/// uncompressed bytes; without Accept-Encoding they are sent as they are.
+#[actix_web::test]
+async fn answers_are_compressed_when_the_client_asks() {
+    let stack = spawn_stack().await;
+    graphql_support::load_articles(&stack.rest, 100, 1000).await;
+    let page = stack.graphql.get("/graphql").await;
+    let bundle = page
+        .text
+        .split('"')
+        .find(|s| s.starts_with("/graphiql/graphiql-3.8.3.min.") && s.ends_with(".js"))
+        .unwrap()
+        .to_owned();
+    let bundle_url = stack.graphql.url(&bundle);
+    let plain_bundle = raw("GET", &bundle_url, &[], None).await;
+    assert_eq!(plain_bundle.header("content-encoding"), None);
+    assert!(plain_bundle.body.len() > 3_000_000);
+    let query = r#"{"query": "{ getArticles { data { id title content createdAt updatedAt } } }"}"#;
+    let graphql_url = stack.graphql.url("/graphql");
+    let json = [("Content-Type", "application/json")];
+    let plain_answer = raw("POST", &graphql_url, &json, Some(query)).await;
+    assert_eq!(plain_answer.header("content-encoding"), None);
+    assert!(
+        plain_answer.body.len() > 100_000,
+        "{}",
+        plain_answer.body.len()
+    );
+
+    for encoding in ["gzip", "br", "zstd"] {
+        let bundle = raw("GET", &bundle_url, &[("Accept-Encoding", encoding)], None).await;
+        assert_eq!(bundle.header("content-encoding").as_deref(), Some(encoding));
+        assert!(bundle
+            .header("vary")
+            .unwrap()
+            .to_lowercase()
+            .contains("accept-encoding"));
+        assert!(
+            bundle.body.len() * 2 < plain_bundle.body.len(),
+            "{encoding}"
+        );
+        assert_eq!(
+            decode(encoding, &bundle.body),
+            plain_bundle.body,
+            "{encoding}"
+        );
+
+        let answer = raw(
+            "POST",
+            &graphql_url,
+            &[json[0], ("Accept-Encoding", encoding)],
+            Some(query),
+        )
+        .await;
+        assert_eq!(answer.header("content-encoding").as_deref(), Some(encoding));
+        assert!(
+            answer.body.len() * 2 < plain_answer.body.len(),
+            "{encoding}"
+        );
+        assert_eq!(
+            decode(encoding, &answer.body),
+            plain_answer.body,
+            "{encoding}"
+        );
     }
 }
 

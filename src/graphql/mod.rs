@@ -275,6 +275,9 @@ pub fn build_with(
             .app_data(web::Data::new(state))
             .app_data(http_metrics.clone())
             .configure(routes::configure)
+            // Innermost: compresses what the routes answer (when the client asks), before CORS
+            // and the metrics see it.
+            .wrap(actix_web::middleware::Compress::default())
             .wrap(crate::server::cors(&cors_origins))
             .wrap(actix_web::middleware::from_fn(crate::metrics::observe))
     })
