@@ -364,6 +364,9 @@ async fn answers_in_flight_are_bounded_in_bytes() {
             "8MiB",
             "--max-bytes-in-flight",
             "16MiB",
+            // Debug REST pages of 2.5 MB under a loaded test machine: no timeouts here.
+            "--rest-timeout",
+            "60s",
         ],
         &[("REST_API_URL", rest.address.as_str())],
     );
@@ -373,7 +376,7 @@ async fn answers_in_flight_are_bounded_in_bytes() {
     // 3 pages of 250 articles of 10 KB: about 7.5 MB each; eight at once want 60 MB.
     let query = "{ a: getArticles(limit: 250) { data { content } } \
                  b: getArticles(limit: 250, offset: 250) { data { content } } \
-                 c: getArticles(limit: 250, offset: 500) { data { content } } }";
+                 c: getArticles(limit: 250, offset: 500) { message data { content } } }";
     let copies: Vec<_> = (0..8)
         .map(|_| post_json(&url, &json!({ "query": query })))
         .collect();
@@ -381,7 +384,8 @@ async fn answers_in_flight_are_bounded_in_bytes() {
         match copy.wait() {
             (200, body) => {
                 assert!(body.get("errors").is_none(), "{body}");
-                assert_eq!(body["data"]["c"]["data"].as_array().unwrap().len(), 250);
+                let rows = body["data"]["c"]["data"].as_array().unwrap().len();
+                assert_eq!(rows, 250, "{}", body["data"]["c"]["message"]);
             }
             (503, body) => assert_eq!(refusal(&body)["extensions"]["code"], "BUSY"),
             (status, body) => panic!("{status}: {body}"),
