@@ -1023,6 +1023,11 @@ fn decode(encoding: &str, body: &[u8]) -> Vec<u8> {
                 .read_to_end(&mut out)
                 .unwrap();
         }
+        "deflate" => {
+            flate2::read::ZlibDecoder::new(body)
+                .read_to_end(&mut out)
+                .unwrap();
+        }
         "br" => {
             brotli::Decompressor::new(body, 4096)
                 .read_to_end(&mut out)
@@ -1035,7 +1040,7 @@ fn decode(encoding: &str, body: &[u8]) -> Vec<u8> {
 }
 
 /// The GraphiQL bundle (compressed once, then kept) and a 100-article answer (compressed per
-/// request) are sent with gzip, br or zstd when the client asks, and decompress to exactly the
+/// request) are sent with gzip, deflate, br or zstd when the client asks, and decompress to exactly the
 /// uncompressed bytes; without Accept-Encoding they are sent as they are.
 #[actix_web::test]
 async fn answers_are_compressed_when_the_client_asks() {
@@ -1063,7 +1068,7 @@ async fn answers_are_compressed_when_the_client_asks() {
         plain_answer.body.len()
     );
 
-    for encoding in ["gzip", "br", "zstd"] {
+    for encoding in ["gzip", "deflate", "br", "zstd"] {
         let bundle = raw("GET", &bundle_url, &[("Accept-Encoding", encoding)], None).await;
         assert_eq!(bundle.header("content-encoding").as_deref(), Some(encoding));
         assert!(bundle

@@ -7,8 +7,8 @@
 //! `immutable`, honestly. The page itself is revalidated on every load (`no-cache`) and names the
 //! current URLs.
 //!
-//! Assets are sent compressed when the browser asks (br, zstd or gzip), compressed once per
-//! process and encoding, at the first request that asks, and kept. Compressing the 3.5 MB GraphiQL
+//! Assets are sent compressed when the browser asks (br, zstd, gzip or deflate), compressed once
+//! per process and encoding, at the first request that asks, and kept. Compressing the 3.5 MB GraphiQL
 //! bundle per request, as the `Compress` middleware does for GraphQL answers, costs 20-70 ms of
 //! CPU each time (release build): a cheap request would buy a client that much of our CPU. Once,
 //! at better levels, it is sent as 734 KB (gzip 6), 667 KB (br 5) or 656 KB (zstd 9), against
@@ -64,15 +64,18 @@ struct Asset {
     content_type: &'static str,
     bytes: &'static [u8],
     gzip: OnceCell<Bytes>,
+    deflate: OnceCell<Bytes>,
     br: OnceCell<Bytes>,
     zstd: OnceCell<Bytes>,
 }
 
-/// What the assets can be sent as, best first when a browser takes several equally.
-const ENCODINGS: [Encoding; 4] = [
+/// What the assets can be sent as: every encoding the `Compress` middleware offers, so that it
+/// never compresses an asset per request.
+const ENCODINGS: [Encoding; 5] = [
     Encoding::brotli(),
     Encoding::zstd(),
     Encoding::gzip(),
+    Encoding::deflate(),
     Encoding::identity(),
 ];
 
@@ -82,6 +85,7 @@ impl Asset {
     async fn encoded(&'static self, encoding: ContentEncoding) -> Option<Bytes> {
         let cell = match encoding {
             ContentEncoding::Gzip => &self.gzip,
+            ContentEncoding::Deflate => &self.deflate,
             ContentEncoding::Brotli => &self.br,
             ContentEncoding::Zstd => &self.zstd,
             _ => return None,
@@ -103,12 +107,18 @@ impl Asset {
     }
 }
 
-/// Compresses `bytes` at the levels measured in the module documentation.
+/// Compresses `bytes` at the levels measured in the module documentation (deflate as gzip).
 fn compress(encoding: ContentEncoding, bytes: &[u8]) -> std::io::Result<Bytes> {
     let mut out = Vec::with_capacity(bytes.len() / 4);
     match encoding {
         ContentEncoding::Gzip => {
             let mut encoder = flate2::write::GzEncoder::new(&mut out, flate2::Compression::new(6));
+            encoder.write_all(bytes)?;
+            encoder.finish()?;
+        }
+        ContentEncoding::Deflate => {
+            let mut encoder =
+                flate2::write::ZlibEncoder::new(&mut out, flate2::Compression::new(6));
             encoder.write_all(bytes)?;
             encoder.finish()?;
         }
@@ -138,6 +148,7 @@ static ASSETS: LazyLock<Vec<(&'static str, Asset)>> = LazyLock::new(|| {
                 content_type,
                 bytes,
                 gzip: OnceCell::new(),
+                deflate: OnceCell::new(),
                 br: OnceCell::new(),
                 zstd: OnceCell::new(),
             };
