@@ -83,8 +83,8 @@ pub struct GraphqlArgs {
     )]
     pub max_depth: usize,
 
-    /// Most fields in one operation, counting a fragment's fields at each spread (the size and
-    /// complexity bound; every root field is at most one REST call).
+    /// Most fields in one operation, counting a fragment's fields at each spread (bounds the
+    /// document; --max-cost bounds what it may fetch).
     #[arg(
         long,
         env = "ARTICLES_GRAPHQL_MAX_FIELDS",
@@ -138,8 +138,9 @@ pub struct GraphqlArgs {
     )]
     pub max_rest_calls: u64,
 
-    /// Largest answer to one request (a batch's answers together). Article text is counted as
-    /// resolvers fetch it, so an answer over the limit is stopped before it is built.
+    /// Largest answer to one request (a batch's answers together). Articles are counted before
+    /// resolvers build them into the answer, so an answer over the limit is stopped before it
+    /// takes the memory.
     #[arg(long, env = "ARTICLES_GRAPHQL_MAX_RESPONSE_SIZE", default_value = "16MiB", value_parser = parse_bytes, value_name = "SIZE")]
     pub max_response_size: usize,
 
@@ -153,8 +154,9 @@ pub struct GraphqlArgs {
     )]
     pub max_cost_in_flight: u64,
 
-    /// Most bytes of answers held at once, built or being sent, over all workers (the bound on
-    /// the memory requests take). A request that finds no room gets 503 with Retry-After.
+    /// Most bytes of article text held for requests at once, over all workers: pages fetched from
+    /// REST and answers not yet sent (the bound on the memory requests take). A request that
+    /// finds no room gets 503 with Retry-After.
     #[arg(long, env = "ARTICLES_GRAPHQL_MAX_BYTES_IN_FLIGHT", default_value = "64MiB", value_parser = parse_bytes, value_name = "SIZE")]
     pub max_bytes_in_flight: usize,
 
