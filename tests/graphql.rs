@@ -486,6 +486,14 @@ async fn syntax_and_schema_errors_give_the_errors_array() {
         ("{ getArticle(id: 1) { nope } }", "nope"),
         ("{ getArticle(id: \"one\") { success } }", "id"),
         ("{ getArticle { success } }", "id"),
+        (
+            "{ getArticles(limit: 1.5) { count } }",
+            "(a Float) is accepted nowhere",
+        ),
+        (
+            "mutation { createArticle(title: 0.0, content: \"c\") { success } }",
+            "quoted text",
+        ),
     ] {
         let reply = stack.graphql.run(query, json!({})).await;
         let errors = reply["errors"]
