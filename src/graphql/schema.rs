@@ -30,8 +30,10 @@ use juniper::{
     GraphQLObject, LookAheadSelection, RootNode, Value,
 };
 
+use std::sync::Arc;
+
 use super::context::{Failure, RequestContext};
-use crate::api_client::{ArticleData, ClientError, ListParams};
+use crate::api_client::{ArticleData, ArticlePage, ClientError, ListParams};
 
 /// The schema type served at `/graphql`.
 pub type Schema = RootNode<Query, Mutation, EmptySubscription<RequestContext>>;
@@ -58,39 +60,71 @@ pub fn build(limits: Limits) -> Schema {
     }
 }
 
-/// A blog article.
-#[derive(Debug, Clone, GraphQLObject)]
+/// An article in an answer: a view of what the REST API sent (one read, or a row of a page),
+/// shared with the operation's read cache, so that its text is not copied before juniper writes
+/// it into the answer (a 10.8 MB answer of 9000 articles peaked at 37.5 MB over start-up instead
+/// of 40.5 MB with copies; debug build).
+#[derive(Debug, Clone)]
 pub struct Article {
-    pub id: i32,
-    pub title: String,
-    pub content: String,
-    /// When the article was created (RFC 3339).
-    pub created_at: String,
-    /// When the article was last changed (RFC 3339).
-    pub updated_at: String,
+    id: i32,
+    source: Source,
 }
 
-impl TryFrom<&ArticleData> for Article {
-    type Error = ClientError;
+#[derive(Debug, Clone)]
+enum Source {
+    Read(Arc<ArticleData>),
+    Row(Arc<ArticlePage>, usize),
+}
 
-    fn try_from(data: &ArticleData) -> Result<Self, ClientError> {
-        Ok(Self {
-            id: i32::try_from(data.id).map_err(|_| {
-                ClientError::InvalidResponse(format!(
-                    "article id {} does not fit a GraphQL Int",
-                    data.id
-                ))
-            })?,
-            title: data.title.clone(),
-            content: data.content.clone(),
-            created_at: data.created_at.clone(),
-            updated_at: data.updated_at.clone(),
-        })
+impl Article {
+    fn new(source: Source) -> Result<Self, ClientError> {
+        let id = match &source {
+            Source::Read(data) => data.id,
+            Source::Row(page, row) => page.data[*row].id,
+        };
+        let id = i32::try_from(id).map_err(|_| {
+            ClientError::InvalidResponse(format!("article id {id} does not fit a GraphQL Int"))
+        })?;
+        Ok(Self { id, source })
+    }
+
+    fn data(&self) -> &ArticleData {
+        match &self.source {
+            Source::Read(data) => data,
+            Source::Row(page, row) => &page.data[*row],
+        }
+    }
+}
+
+/// A blog article.
+#[graphql_object(context = RequestContext, scalar = DefaultScalarValue)]
+impl Article {
+    fn id(&self) -> i32 {
+        self.id
+    }
+
+    fn title(&self) -> &str {
+        &self.data().title
+    }
+
+    fn content(&self) -> &str {
+        &self.data().content
+    }
+
+    /// When the article was created (RFC 3339).
+    fn created_at(&self) -> &str {
+        &self.data().created_at
+    }
+
+    /// When the article was last changed (RFC 3339).
+    fn updated_at(&self) -> &str {
+        &self.data().updated_at
     }
 }
 
 /// One article, or why there is none.
 #[derive(Debug, GraphQLObject)]
+#[graphql(context = RequestContext, scalar = DefaultScalarValue)]
 pub struct ArticleResponse {
     pub success: bool,
     pub data: Option<Article>,
@@ -99,6 +133,7 @@ pub struct ArticleResponse {
 
 /// A page of articles.
 #[derive(Debug, GraphQLObject)]
+#[graphql(context = RequestContext, scalar = DefaultScalarValue)]
 pub struct ArticlesResponse {
     pub success: bool,
     pub data: Vec<Article>,
@@ -135,17 +170,17 @@ fn stopped() -> FieldError {
 fn article_response(
     ctx: &RequestContext,
     size: &ArticleSize,
-    result: Result<&ArticleData, &Failure>,
+    result: Result<Arc<ArticleData>, Failure>,
 ) -> FieldResult<ArticleResponse> {
     let result = match result {
         Ok(data) => {
-            if ctx.charge(size.bytes(data)).is_err() {
+            if ctx.charge(size.bytes(&data)).is_err() {
                 return Err(stopped());
             }
-            Article::try_from(data)
+            Article::new(Source::Read(data))
         }
         Err(Failure::Stopped) => return Err(stopped()),
-        Err(Failure::Rest(error)) => Err(error.clone()),
+        Err(Failure::Rest(error)) => Err(error),
     };
     Ok(match result {
         Ok(article) => ArticleResponse {
@@ -275,10 +310,8 @@ impl Query {
         if ctx.charge(bytes).is_err() {
             return Err(stopped());
         }
-        let data = page
-            .data
-            .iter()
-            .map(Article::try_from)
+        let data = (0..page.data.len())
+            .map(|row| Article::new(Source::Row(Arc::clone(&page), row)))
             .collect::<Result<Vec<_>, _>>();
         Ok(match data {
             Ok(data) => ArticlesResponse {
@@ -309,7 +342,7 @@ impl Query {
     ) -> FieldResult<ArticleResponse> {
         let size = ArticleSize::of(&executor.look_ahead());
         let result = ctx.article(id.into()).await;
-        article_response(ctx, &size, result.as_deref())
+        article_response(ctx, &size, result)
     }
 }
 
@@ -333,8 +366,9 @@ impl Mutation {
             .rest()
             .create_article(title, content, ctx.auth())
             .await
+            .map(Arc::new)
             .map_err(Failure::Rest);
-        article_response(ctx, &size, result.as_ref())
+        article_response(ctx, &size, result)
     }
 
     /// Changes the title and/or the content of an article.
@@ -353,8 +387,9 @@ impl Mutation {
             .rest()
             .update_article(id.into(), title, content, ctx.auth())
             .await
+            .map(Arc::new)
             .map_err(Failure::Rest);
-        article_response(ctx, &size, result.as_ref())
+        article_response(ctx, &size, result)
     }
 
     /// Deletes an article.
