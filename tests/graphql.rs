@@ -1048,8 +1048,9 @@ fn decode(encoding: &str, body: &[u8]) -> Vec<u8> {
 }
 
 /// The GraphiQL bundle (compressed once, then kept) and a 100-article answer (compressed per
-/// request) are sent with gzip, deflate, br or zstd when the client asks, and decompress to exactly the
-/// uncompressed bytes; without Accept-Encoding they are sent as they are.
+/// request) are sent with gzip, deflate, br or zstd when the client asks, and decompress to
+/// exactly the uncompressed bytes; without Accept-Encoding, or under 2 KiB, answers are sent as
+/// they are.
 #[actix_web::test]
 async fn answers_are_compressed_when_the_client_asks() {
     let stack = spawn_stack().await;
@@ -1110,6 +1111,19 @@ async fn answers_are_compressed_when_the_client_asks() {
             decode(encoding, &answer.body),
             plain_answer.body,
             "{encoding}"
+        );
+
+        let small = raw(
+            "POST",
+            &graphql_url,
+            &[json[0], ("Accept-Encoding", encoding)],
+            Some(r#"{"query": "{ getArticle(id: 1) { data { title } } }"}"#),
+        )
+        .await;
+        assert_eq!(small.header("content-encoding"), None, "{encoding}");
+        assert_eq!(
+            small.json()["data"]["getArticle"]["data"]["title"],
+            "Article 1"
         );
     }
 }

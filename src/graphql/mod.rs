@@ -9,7 +9,8 @@
 //!   handle to each worker's REST client.
 //! - `routes`: `/graphql` (POST, GET and HEAD, or GraphiQL), `/health`, `/metrics`; `protocol`:
 //!   GraphQL over HTTP (GET parameters, media types); `page`: the GraphiQL page and its embedded
-//!   assets; `metrics`: operation, upstream and refusal families.
+//!   assets; `compression`: which answers actix's `Compress` compresses; `metrics`: operation,
+//!   upstream and refusal families.
 //! - `prepared`: each worker's cache of validated operations; `cost`: what an operation may
 //!   fetch, computed before it runs; `budget`: the room running operations take, per request and
 //!   process-wide; `refusal`: why an operation was refused, and its status.
@@ -18,6 +19,7 @@
 //! REST API over HTTP, with the caller's Authorization header forwarded.
 
 mod budget;
+mod compression;
 mod context;
 mod cost;
 mod metrics;
@@ -33,6 +35,7 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
+use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 use anyhow::Context;
 use clap::Parser;
@@ -277,12 +280,18 @@ pub fn build_with(
             .app_data(web::Data::new(state))
             .app_data(http_metrics.clone())
             .configure(routes::configure)
-            // Innermost: compresses what the routes answer (when the client asks), before CORS
-            // and the metrics see it.
+            // Innermost: compresses what the routes answer (when the client asks and the answer
+            // is not small, see compression.rs), before CORS and the metrics see it.
+            .wrap(from_fn(compression::mark_small))
             .wrap(actix_web::middleware::Compress::default())
+            .wrap(from_fn(compression::unmark))
             .wrap(crate::server::cors(&cors_origins))
-            .wrap(actix_web::middleware::from_fn(crate::metrics::observe))
+            .wrap(from_fn(crate::metrics::observe))
     })
+    // A compressed answer leaves in several writes (head, data, last chunk); with Nagle's
+    // algorithm the last waited for the client's delayed ACK: +20 ms per compressed answer on
+    // one connection, 57 instead of 6000 req/s.
+    .tcp_nodelay(true)
     .listen(listener)?
     .shutdown_timeout(args.shutdown_timeout.as_secs());
     if let Some(workers) = args.workers {
