@@ -716,6 +716,43 @@ mod tests {
         assert_eq!(cost("Big"), 1002);
     }
 
+    /// The examples of docs/graphql.md ("The cost formula") cost what the table says.
+    #[test]
+    fn the_documented_examples_cost_what_the_docs_say() {
+        let page = "getArticles(limit: 1000) { data { content } }";
+        let aliases = |n: usize| -> String {
+            let fields: String = (0..n).map(|i| format!("a{i}: {page} ")).collect();
+            format!("{{ {fields} }}")
+        };
+        for (document, variables, expected) in [
+            ("{ getArticle(id: 1) { success data { title content } } }".to_owned(), graphql_vars! {}, 5),
+            ("{ getArticles { count data { id title } } }".to_owned(), graphql_vars! {}, 203),
+            (
+                "query($n: Int) { getArticles(limit: $n) { data { content } } }".to_owned(),
+                graphql_vars! {"n": 1000},
+                1002,
+            ),
+            (
+                "{ getArticles(limit: 1000) { success count total message data { id title content createdAt updatedAt } } }".to_owned(),
+                graphql_vars! {},
+                5006,
+            ),
+            (aliases(9), graphql_vars! {}, 9018),
+            (aliases(10), graphql_vars! {}, 10_020),
+            (aliases(160), graphql_vars! {}, 160_320),
+        ] {
+            assert_eq!(cost(&document, variables), expected, "{document}");
+        }
+    }
+
+    /// GraphiQL's introspection query costs 1204 in this schema (docs/graphql.md quotes it; the
+    /// integration test checks that it is the number of fields in the answer).
+    #[test]
+    fn graphiql_introspection_costs_what_the_docs_say() {
+        let query = include_str!("../../tests/graphql_support/introspection.graphql");
+        assert_eq!(cost(query, graphql_vars! {}), 1204);
+    }
+
     /// Introspection past the ceiling is counted only up to it, however much it repeats.
     #[test]
     fn introspection_is_counted_up_to_the_ceiling() {
