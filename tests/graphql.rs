@@ -12,7 +12,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use graphql_support::{
-    closed_port, rest_article_reads, sample, spawn_graphql, spawn_graphql_with, spawn_stack,
+    closed_port, raw, rest_article_reads, sample, spawn_graphql, spawn_graphql_with, spawn_stack,
     Binary, INTROSPECTION_QUERY,
 };
 
@@ -486,6 +486,14 @@ async fn syntax_and_schema_errors_give_the_errors_array() {
         ("{ getArticle(id: 1) { nope } }", "nope"),
         ("{ getArticle(id: \"one\") { success } }", "id"),
         ("{ getArticle { success } }", "id"),
+        (
+            "{ getArticles(limit: 1.5) { count } }",
+            "(a Float) is accepted nowhere",
+        ),
+        (
+            "mutation { createArticle(title: 0.0, content: \"c\") { success } }",
+            "quoted text",
+        ),
     ] {
         let reply = stack.graphql.run(query, json!({})).await;
         let errors = reply["errors"]
@@ -756,7 +764,8 @@ async fn introspection_can_be_switched_off() {
     assert_eq!(data["getArticles"]["success"], true);
 }
 
-/// `GET /graphql` is GraphiQL with every asset served (and long-cached) by us; `/health` is 200.
+/// `GET /graphql` is GraphiQL (revalidated) with every asset served by us under a URL that carries
+/// a hash of its bytes, cached for a year as immutable; `/health` is 200.
 #[actix_web::test]
 async fn graphiql_page_is_served_from_local_assets() {
     let stack = spawn_stack().await;
@@ -766,6 +775,7 @@ async fn graphiql_page_is_served_from_local_assets() {
         .header("content-type")
         .unwrap()
         .starts_with("text/html"));
+    assert_eq!(page.header("cache-control").as_deref(), Some("no-cache"));
     assert!(
         !page.text.contains("//"),
         "no absolute or protocol-relative URLs in the page"
@@ -777,23 +787,345 @@ async fn graphiql_page_is_served_from_local_assets() {
         .collect();
     assert_eq!(assets.len(), 5, "{assets:?}");
     for asset in assets {
-        let reply = stack.graphql.get(asset).await;
+        let reply = raw("GET", &stack.graphql.url(asset), &[], None).await;
         assert_eq!(reply.status, 200, "{asset}");
-        assert!(reply.text.len() > 100, "{asset}");
-        if asset != "/graphiql/start.js" {
-            assert!(
-                reply
-                    .header("cache-control")
-                    .unwrap()
-                    .contains("max-age=31536000"),
-                "{asset}"
-            );
-        }
+        assert!(reply.body.len() > 100, "{asset}");
+        assert_eq!(
+            reply.header("cache-control").as_deref(),
+            Some("public, max-age=31536000, immutable"),
+            "{asset}"
+        );
+        // The name carries xxh3 of the bytes served: other bytes, another URL.
+        let hash = asset.rsplit('.').nth(1).unwrap();
+        let expected = format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&reply.body));
+        assert_eq!(hash, expected, "{asset}");
+        let plain = asset.replace(&format!(".{hash}"), "");
+        assert_eq!(stack.graphql.get(&plain).await.status, 404, "{plain}");
     }
     assert_eq!(stack.graphql.get("/graphiql/missing.js").await.status, 404);
     let health = stack.graphql.get("/health").await;
     assert_eq!(health.status, 200);
     assert_eq!(health.body["status"], "healthy");
+}
+
+/// `GET /graphql?query=…&variables=…&operationName=…` runs a query (application/json unless the
+/// client asks for application/graphql-response+json); a mutation over GET is 405 with
+/// `Allow: POST` and writes nothing.
+#[actix_web::test]
+async fn get_runs_queries_and_refuses_mutations() {
+    let stack = spawn_stack().await;
+    let created = stack.rest.create_article("Over GET", "x").await;
+    let query = "query One($id: Int!) { getArticle(id: $id) { data { title } } } \
+                 query Other { __typename }";
+    let url = format!(
+        "{}?{}",
+        stack.graphql.url("/graphql"),
+        serde_urlencoded::to_string([
+            ("query", query),
+            ("variables", &json!({"id": created["id"]}).to_string()),
+            ("operationName", "One"),
+        ])
+        .unwrap()
+    );
+    let reply = raw("GET", &url, &[], None).await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(
+        reply.header("content-type").as_deref(),
+        Some("application/json")
+    );
+    assert_eq!(
+        reply.json()["data"]["getArticle"]["data"]["title"],
+        "Over GET"
+    );
+
+    let mutation = format!(
+        "{}?{}",
+        stack.graphql.url("/graphql"),
+        serde_urlencoded::to_string([(
+            "query",
+            "mutation { createArticle(title: \"no\", content: \"no\") { success } }"
+        )])
+        .unwrap()
+    );
+    let refused = raw("GET", &mutation, &[("Accept", "application/json")], None).await;
+    assert_eq!(refused.status, 405);
+    assert_eq!(refused.header("allow").as_deref(), Some("POST"));
+    assert_eq!(
+        refused.json()["errors"][0]["extensions"]["code"],
+        "METHOD_NOT_ALLOWED"
+    );
+    assert_eq!(
+        stack.rest.get("/articles").await.body["total"],
+        1,
+        "nothing written"
+    );
+
+    let bad_variables = format!(
+        "{}?query=%7B__typename%7D&variables=%5B%5D",
+        stack.graphql.url("/graphql")
+    );
+    let reply = raw("GET", &bad_variables, &[], None).await;
+    assert_eq!(reply.status, 400);
+    assert!(reply.json()["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("variables"));
+}
+
+/// application/graphql-response+json when asked for, with its status codes: 400 when the
+/// document does not parse, validate or fit the budget, 200 when it ran; application/json keeps
+/// 200 for every well-formed request.
+#[actix_web::test]
+async fn graphql_response_json_is_answered_with_its_status_codes() {
+    let stack = spawn_stack().await;
+    let url = stack.graphql.url("/graphql");
+    let post = |body: &'static str, accept: &'static str| {
+        let url = url.clone();
+        async move {
+            raw(
+                "POST",
+                &url,
+                &[("Content-Type", "application/json"), ("Accept", accept)],
+                Some(body),
+            )
+            .await
+        }
+    };
+    let strict = "application/graphql-response+json, application/json;q=0.9";
+    let ran = post(r#"{"query": "{ getArticle(id: 7) { success } }"}"#, strict).await;
+    assert_eq!(ran.status, 200, "ran, even though REST said 404");
+    assert_eq!(
+        ran.header("content-type").as_deref(),
+        Some("application/graphql-response+json; charset=utf-8")
+    );
+    assert_eq!(ran.json()["data"]["getArticle"]["success"], false);
+    for body in [
+        r#"{"query": "{ getArticle(id: 7) { success "}"#,
+        r#"{"query": "{ nope }"}"#,
+        r#"{"query": "query($id: Int!) { getArticle(id: $id) { success } }", "variables": {"id": "x"}}"#,
+        r#"{"query": "{ getArticles(limit: 1000) { data { id title content createdAt updatedAt } } b: getArticles(limit: 1000) { data { id title content createdAt updatedAt } } }"}"#,
+    ] {
+        let strict_reply = post(body, strict).await;
+        assert_eq!(strict_reply.status, 400, "{body}");
+        assert!(strict_reply.json()["errors"].is_array(), "{body}");
+        assert!(strict_reply.json().get("data").is_none(), "{body}");
+        let legacy = post(body, "application/json").await;
+        assert_eq!(legacy.status, 200, "{body}");
+        assert_eq!(
+            legacy.header("content-type").as_deref(),
+            Some("application/json")
+        );
+    }
+    let no_accept = raw(
+        "POST",
+        &url,
+        &[("Content-Type", "application/json")],
+        Some(r#"{"query": "{ __typename }"}"#),
+    )
+    .await;
+    assert_eq!(
+        no_accept.header("content-type").as_deref(),
+        Some("application/json")
+    );
+}
+
+/// Without a query, a browser (Accept: text/html, or anything) gets GraphiQL and an API client
+/// asking only for JSON gets 400; a browser that takes only HTML gets GraphiQL even with a query.
+#[actix_web::test]
+async fn get_without_a_query_is_graphiql_for_browsers_and_400_for_api_clients() {
+    let stack = spawn_stack().await;
+    let url = stack.graphql.url("/graphql");
+    let browser = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
+    for accept in [browser, "text/html", "*/*"] {
+        let page = raw("GET", &url, &[("Accept", accept)], None).await;
+        assert_eq!(page.status, 200, "{accept}");
+        assert!(
+            page.header("content-type")
+                .unwrap()
+                .starts_with("text/html"),
+            "{accept}"
+        );
+        assert!(page.header("vary").unwrap().contains("Accept"), "{accept}");
+    }
+    let api = raw("GET", &url, &[("Accept", "application/json")], None).await;
+    assert_eq!(api.status, 400);
+    assert!(api.json()["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("query"));
+    let with_query = format!("{url}?query=%7B__typename%7D");
+    let html_only = raw("GET", &with_query, &[("Accept", "text/html")], None).await;
+    assert!(html_only
+        .header("content-type")
+        .unwrap()
+        .starts_with("text/html"));
+    let from_browser = raw("GET", &with_query, &[("Accept", browser)], None).await;
+    assert_eq!(from_browser.json()["data"]["__typename"], "Query");
+}
+
+/// Methods a route does not take get 405 with `Allow` (GraphQL's errors array on /graphql).
+#[actix_web::test]
+async fn other_methods_get_405_with_allow() {
+    let rest = common::spawn_rest().await;
+    let graphql = graphql_support::spawn_graphql_with(&rest.address, |args| {
+        args.cors_origins = vec!["none".into()]
+    })
+    .await;
+    let put = raw("PUT", &graphql.url("/graphql"), &[], Some("{}")).await;
+    assert_eq!(put.status, 405);
+    assert_eq!(put.header("allow").as_deref(), Some("GET, HEAD, POST"));
+    assert!(put.json()["errors"][0]["message"].is_string());
+    for path in ["/health", "/metrics"] {
+        let post = raw("POST", &graphql.url(path), &[], Some("{}")).await;
+        assert_eq!(post.status, 405, "{path}");
+        assert_eq!(post.header("allow").as_deref(), Some("GET, HEAD"), "{path}");
+    }
+}
+
+/// HEAD answers every GET route of serve-graphql with the GET's status and headers, no body.
+#[actix_web::test]
+async fn head_answers_every_get_route() {
+    let stack = spawn_stack().await;
+    let page = stack.graphql.get("/graphql").await;
+    let asset = page
+        .text
+        .split('"')
+        .find(|s| s.starts_with("/graphiql/graphiql-"))
+        .unwrap()
+        .to_owned();
+    for path in [
+        "/graphql",
+        "/graphql?query=%7B__typename%7D",
+        "/health",
+        "/metrics",
+        asset.as_str(),
+    ] {
+        let url = stack.graphql.url(path);
+        let get = raw("GET", &url, &[], None).await;
+        let head = raw("HEAD", &url, &[], None).await;
+        assert_eq!(head.status, get.status, "{path}");
+        assert_eq!(head.status, 200, "{path}");
+        assert!(head.body.is_empty(), "{path}");
+        assert_eq!(
+            head.header("content-type"),
+            get.header("content-type"),
+            "{path}"
+        );
+        if path != "/metrics" {
+            // (the metrics text grows with every request)
+            assert_eq!(
+                head.header("content-length"),
+                Some(get.body.len().to_string()),
+                "{path}"
+            );
+        }
+    }
+}
+
+fn decode(encoding: &str, body: &[u8]) -> Vec<u8> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    match encoding {
+        "gzip" => {
+            flate2::read::GzDecoder::new(body)
+                .read_to_end(&mut out)
+                .unwrap();
+        }
+        "deflate" => {
+            flate2::read::ZlibDecoder::new(body)
+                .read_to_end(&mut out)
+                .unwrap();
+        }
+        "br" => {
+            brotli::Decompressor::new(body, 4096)
+                .read_to_end(&mut out)
+                .unwrap();
+        }
+        "zstd" => out = zstd::decode_all(body).unwrap(),
+        other => panic!("unexpected encoding {other}"),
+    }
+    out
+}
+
+/// The GraphiQL bundle (compressed once, then kept) and a 100-article answer (compressed per
+/// request) are sent with gzip, deflate, br or zstd when the client asks, and decompress to
+/// exactly the uncompressed bytes; without Accept-Encoding, or under 2 KiB, answers are sent as
+/// they are.
+#[actix_web::test]
+async fn answers_are_compressed_when_the_client_asks() {
+    let stack = spawn_stack().await;
+    graphql_support::load_articles(&stack.rest, 100, 1000).await;
+    let page = stack.graphql.get("/graphql").await;
+    let bundle = page
+        .text
+        .split('"')
+        .find(|s| s.starts_with("/graphiql/graphiql-3.8.3.min.") && s.ends_with(".js"))
+        .unwrap()
+        .to_owned();
+    let bundle_url = stack.graphql.url(&bundle);
+    let plain_bundle = raw("GET", &bundle_url, &[], None).await;
+    assert_eq!(plain_bundle.header("content-encoding"), None);
+    assert!(plain_bundle.body.len() > 3_000_000);
+    let query = r#"{"query": "{ getArticles { data { id title content createdAt updatedAt } } }"}"#;
+    let graphql_url = stack.graphql.url("/graphql");
+    let json = [("Content-Type", "application/json")];
+    let plain_answer = raw("POST", &graphql_url, &json, Some(query)).await;
+    assert_eq!(plain_answer.header("content-encoding"), None);
+    assert!(
+        plain_answer.body.len() > 100_000,
+        "{}",
+        plain_answer.body.len()
+    );
+
+    for encoding in ["gzip", "deflate", "br", "zstd"] {
+        let bundle = raw("GET", &bundle_url, &[("Accept-Encoding", encoding)], None).await;
+        assert_eq!(bundle.header("content-encoding").as_deref(), Some(encoding));
+        assert!(bundle
+            .header("vary")
+            .unwrap()
+            .to_lowercase()
+            .contains("accept-encoding"));
+        assert!(
+            bundle.body.len() * 2 < plain_bundle.body.len(),
+            "{encoding}"
+        );
+        assert_eq!(
+            decode(encoding, &bundle.body),
+            plain_bundle.body,
+            "{encoding}"
+        );
+
+        let answer = raw(
+            "POST",
+            &graphql_url,
+            &[json[0], ("Accept-Encoding", encoding)],
+            Some(query),
+        )
+        .await;
+        assert_eq!(answer.header("content-encoding").as_deref(), Some(encoding));
+        assert!(
+            answer.body.len() * 2 < plain_answer.body.len(),
+            "{encoding}"
+        );
+        assert_eq!(
+            decode(encoding, &answer.body),
+            plain_answer.body,
+            "{encoding}"
+        );
+
+        let small = raw(
+            "POST",
+            &graphql_url,
+            &[json[0], ("Accept-Encoding", encoding)],
+            Some(r#"{"query": "{ getArticle(id: 1) { data { title } } }"}"#),
+        )
+        .await;
+        assert_eq!(small.header("content-encoding"), None, "{encoding}");
+        assert_eq!(
+            small.json()["data"]["getArticle"]["data"]["title"],
+            "Article 1"
+        );
+    }
 }
 
 /// `articles serve` runs REST and GraphQL wired together; SIGTERM stops both with exit 0.

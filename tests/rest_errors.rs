@@ -330,7 +330,7 @@ async fn bad_bulk_rows_are_400() {
     for (body, needle) in [
         (
             json!({"upsert": [{"id": 0, "title": "t", "content": "c"}]}),
-            "upsert[0]: id",
+            "upsert[0].id must be a positive integer",
         ),
         (
             json!({"upsert": [{"id": 1, "title": "t", "content": "c", "updated_at": "soon"}]}),

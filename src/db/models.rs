@@ -151,6 +151,9 @@ impl Timestamp {
         self.0
     }
 
+    /// The length of [`Self::to_rfc3339`]'s text (years 0 to 9999).
+    pub const RFC3339_LEN: usize = "2026-11-28T15:27:04.123456Z".len();
+
     /// RFC 3339 in UTC with microseconds: `2026-11-28T15:27:04.123456Z`.
     pub fn to_rfc3339(self) -> String {
         self.0

@@ -5,6 +5,7 @@
 //! | `articles_graphql_operations_total` | counter | operation, outcome |
 //! | `articles_graphql_upstream_requests_total` | counter | method, status |
 //! | `articles_graphql_upstream_request_duration_seconds` | histogram, 100 µs – 10 s | method |
+//! | `articles_graphql_refusals_total` | counter | limit |
 //!
 //! `operation` is the client's `operationName` (letters, digits and `_`, at most 64 of them), or
 //! `anonymous`; after [`MAX_OPERATION_NAMES`] distinct names, new ones count as `other`, so a
@@ -12,7 +13,9 @@
 //! `success: true`), `failed` (some field answered `success: false`, e.g. not found or REST down)
 //! or `error` (a GraphQL `errors` array: syntax, validation, limits).
 //!
-//! Upstream `status` is the REST API's HTTP status, or `unreachable` / `timeout`.
+//! Upstream `status` is the REST API's HTTP status, or `unreachable` / `timeout`. A refusal's
+//! `limit` is `cost`, `rest_calls`, `response_size`, `busy` or `method` (a GET mutation); refused
+//! operations also count as `outcome="error"`.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -49,6 +52,7 @@ pub struct GraphqlMetrics {
     operations: IntCounterVec,
     upstream: IntCounterVec,
     upstream_duration: HistogramVec,
+    refusals: IntCounterVec,
     names: Mutex<HashSet<String>>,
 }
 
@@ -76,13 +80,22 @@ impl GraphqlMetrics {
             .buckets(LATENCY_BUCKETS.to_vec()),
             &["method"],
         )?;
+        let refusals = IntCounterVec::new(
+            Opts::new(
+                "articles_graphql_refusals_total",
+                "GraphQL operations refused or stopped by a limit, by limit",
+            ),
+            &["limit"],
+        )?;
         registry.register(Box::new(operations.clone()))?;
+        registry.register(Box::new(refusals.clone()))?;
         registry.register(Box::new(upstream.clone()))?;
         registry.register(Box::new(upstream_duration.clone()))?;
         Ok(Arc::new(Self {
             operations,
             upstream,
             upstream_duration,
+            refusals,
             names: Mutex::default(),
         }))
     }
@@ -93,6 +106,11 @@ impl GraphqlMetrics {
         self.operations
             .with_label_values(&[label.as_str(), outcome.label()])
             .inc();
+    }
+
+    /// Counts one operation refused or stopped by `limit` (see `Refusal::metric_label`).
+    pub fn refused(&self, limit: &str) {
+        self.refusals.with_label_values(&[limit]).inc();
     }
 
     fn operation_label(&self, name: Option<&str>) -> String {

@@ -1,5 +1,7 @@
 //! Helpers of the GraphQL tests: start the GraphQL server in-process on port 0 in front of a REST
-//! API ([`spawn_stack`], [`spawn_graphql`]), send operations, and read Prometheus counters.
+//! API ([`spawn_stack`], [`spawn_graphql`]), load many articles fast ([`load_articles`]), send
+//! operations (also as raw HTTP, [`raw`]), read Prometheus counters, and read the peak memory of
+//! a child process ([`peak_rss_kib`]).
 #![allow(dead_code)]
 
 use std::net::TcpListener;
@@ -106,6 +108,100 @@ impl GraphqlApp {
     }
 }
 
+/// Loads `count` articles (ids 1..=count) of about `content_bytes` each through REST's
+/// `POST /articles/bulk`, in chunks of 1000 (one transaction each).
+pub async fn load_articles(rest: &TestApp, count: usize, content_bytes: usize) {
+    let filler = "lorem ipsum dolor sit amet, ".repeat(content_bytes / 28 + 1);
+    for first in (1..=count).step_by(1000) {
+        let last = (first + 999).min(count);
+        let rows: Vec<Value> = (first..=last)
+            .map(|id| {
+                json!({
+                    "id": id,
+                    "title": format!("Article {id}"),
+                    "content": format!("{id} {}", &filler[..content_bytes]),
+                })
+            })
+            .collect();
+        let reply = rest
+            .post("/articles/bulk", &json!({"upsert": rows, "delete": []}))
+            .await;
+        assert_eq!(reply.status, 200, "bulk load: {}", reply.text);
+    }
+}
+
+/// The attack of issue 12: `aliases` aliases of a 1000-row page, each asking for the content.
+pub fn alias_attack(aliases: usize) -> String {
+    let fields: String = (0..aliases)
+        .map(|i| {
+            format!(
+                "a{i}: getArticles(limit: 1000, offset: {}) {{ data {{ content }} }}\n",
+                i * 1000
+            )
+        })
+        .collect();
+    format!("query Attack {{\n{fields}}}")
+}
+
+/// An HTTP answer with its body as bytes, exactly as sent (not decompressed).
+pub struct RawReply {
+    pub status: u16,
+    pub headers: awc::http::header::HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl RawReply {
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_owned())
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+    }
+}
+
+/// Sends `method url` with `headers` and an optional body (sent as is), and reads the raw answer.
+pub async fn raw(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> RawReply {
+    let client = common::client();
+    let mut request = client.request(method.parse().expect("method"), url);
+    for (name, value) in headers {
+        request = request.insert_header((*name, *value));
+    }
+    let sent = match body {
+        Some(body) => request.send_body(body.to_owned()).await,
+        None => request.send().await,
+    };
+    let mut response = sent.expect("request sent");
+    let body = response
+        .body()
+        .limit(256 << 20)
+        .await
+        .expect("body read")
+        .to_vec();
+    RawReply {
+        status: response.status().as_u16(),
+        headers: response.headers().clone(),
+        body,
+    }
+}
+
+/// The peak resident memory (VmHWM) of process `pid`, in KiB (Linux).
+pub fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM line")
+}
+
 /// The value of a Prometheus sample `name{labels}` in `text` (0 when absent). Every label in
 /// `labels` must match; others are ignored.
 pub fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
@@ -199,6 +295,11 @@ impl Binary {
                 return found;
             }
         }
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
     }
 
     /// Sends SIGTERM and waits (at most 30 s) for the exit status.
