@@ -243,9 +243,10 @@ fn wait_for_leaders(brokers: &str, name: &str, partitions: i32) {
 
 /// Sends one message as it is given: no key and no value (a tombstone) are sent as such, headers
 /// in order (a name may repeat). Waits for the broker's acknowledgement from every in-sync
-/// replica (`acks=all`) and returns where the message landed. Keyed messages are placed by the
-/// Java client's default partitioner (murmur2), as a Java producer would place them; keyless ones
-/// at random. Panics when the message is not delivered within 30 s.
+/// replica (`acks=all`) and returns where the message landed. Keyed messages are placed by
+/// librdkafka's default partitioner (CRC32 of the key), the one our own producer uses, so a key
+/// sent here lands in the partition where `articles sync` puts it; keyless ones at random.
+/// Panics when the message is not delivered within 30 s.
 pub async fn produce_raw(
     brokers: &str,
     topic: &str,
@@ -255,7 +256,6 @@ pub async fn produce_raw(
 ) -> Delivered {
     let producer: FutureProducer = client_config(brokers)
         .set("acks", "all")
-        .set("partitioner", "murmur2_random")
         .set("message.timeout.ms", "30000")
         .create()
         .expect("Kafka producer");
