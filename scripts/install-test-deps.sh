@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs what the integration tests need on a fresh Debian machine (idempotent; needs root for
-# apt-get): curl for the CLI tests, systemd-analyze for the unit files, and the browser test's
-# Chromium and npm packages.
+# apt-get): curl for the CLI tests, systemd-analyze for the unit files, Java and Maven for the
+# development Kafka broker (scripts/kafka.sh), and the browser test's Chromium and npm packages.
+# Building the project itself needs no package beyond Rust, a C compiler, make and perl.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 missing=()
-for pair in curl:curl systemd-analyze:systemd; do
+for pair in curl:curl systemd-analyze:systemd java:default-jre-headless mvn:maven; do
   command -v "${pair%%:*}" >/dev/null || missing+=("${pair#*:}")
 done
 if [[ ${#missing[@]} -gt 0 ]]; then

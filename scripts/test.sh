@@ -1,12 +1,34 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it (.ci/run calls this): installs what the tests need on a
-# fresh machine, then checks formatting and lints and runs every test.
+# fresh machine, starts the development Kafka broker unless it runs already (stopping it at exit
+# only if this script started it), then checks formatting and lints and runs every test.
 #   --no-install   skip the dependency step (everything is already installed)
+# ARTICLES_TEST_KAFKA_BROKERS=host:port,... runs the Kafka tests against that cluster instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if [[ "${1:-}" != "--no-install" ]]; then
   scripts/install-test-deps.sh
+fi
+
+if [[ -z "${ARTICLES_TEST_KAFKA_BROKERS:-}" ]]; then
+  missing=()
+  command -v java >/dev/null || missing+=("java (17 or later)")
+  command -v mvn >/dev/null || missing+=("mvn (Maven)")
+  if [[ ${#missing[@]} -gt 0 ]]; then
+    echo "error: the Kafka tests run a local broker, which needs Java and Maven; missing: ${missing[*]}." >&2
+    echo "       Install them with scripts/install-test-deps.sh (apt-get install default-jre-headless maven)," >&2
+    echo "       or point the tests at an existing cluster: ARTICLES_TEST_KAFKA_BROKERS=host:9092" >&2
+    exit 1
+  fi
+  if ! scripts/kafka.sh status >/dev/null; then
+    echo "==> scripts/kafka.sh start"
+    scripts/kafka.sh start
+    trap 'scripts/kafka.sh stop' EXIT
+    # Ctrl-C or a TERM becomes an exit, so the trap above stops the broker then too.
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+  fi
 fi
 
 echo "==> cargo fmt --check"
