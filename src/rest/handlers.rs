@@ -8,8 +8,8 @@ use serde_json::Value;
 
 use super::auth::WriteAccess;
 use super::types::{
-    next_page, ArticleJson, ArticleList, BulkCounts, BulkRequest, CreateArticle, Envelope,
-    ListQuery, MessageOnly, UpdateArticle,
+    decimal, next_page, ArticleJson, ArticleList, BulkCounts, BulkRequest, CreateArticle, Envelope,
+    ListQuery, MessageOnly, Object, UpdateArticle,
 };
 use super::RestState;
 use crate::db::articles::{self, ListFilter};
@@ -19,11 +19,15 @@ use crate::db::writer::IdempotencyClaim;
 use crate::db::{Precondition, WriteOp, WriteOutcome};
 use crate::error::ApiError;
 
-/// Longest accepted Idempotency-Key.
-const MAX_IDEMPOTENCY_KEY: usize = 255;
+/// Longest accepted Idempotency-Key header value, in characters.
+pub(super) const MAX_IDEMPOTENCY_KEY: usize = 255;
 
+/// An id in a path: written as the document says (1 to `i64::MAX`, decimal digits, no sign or
+/// leading zero); anything else names no article.
 fn parse_id(raw: &str) -> Result<ArticleId, ApiError> {
-    ArticleId::parse(raw).ok_or_else(ApiError::article_not_found)
+    decimal(raw)
+        .and_then(ArticleId::new)
+        .ok_or_else(ApiError::article_not_found)
 }
 
 fn etag(article: &Article) -> EntityTag {
@@ -72,20 +76,30 @@ fn not_modified(req: &HttpRequest, current: &EntityTag) -> bool {
     }
 }
 
+/// The `Idempotency-Key` header: once, 1 to [`MAX_IDEMPOTENCY_KEY`] visible ASCII characters
+/// (`!` to `~`, no spaces), as sent. A value in double quotes (a Structured Field string, as the
+/// IETF draft writes the header) names the same key as its content.
 fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
-    let Some(value) = req.headers().get("idempotency-key") else {
+    let mut values = req.headers().get_all("idempotency-key");
+    let Some(value) = values.next() else {
         return Ok(None);
     };
-    let key = value
-        .to_str()
-        .ok()
-        .map(|k| k.trim().trim_matches('"'))
-        .filter(|k| !k.is_empty() && k.len() <= MAX_IDEMPOTENCY_KEY)
-        .ok_or_else(|| {
-            ApiError::BadRequest(format!(
-                "Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters"
-            ))
-        })?;
+    let raw = value.as_bytes();
+    let valid = values.next().is_none()
+        && (1..=MAX_IDEMPOTENCY_KEY).contains(&raw.len())
+        && raw.iter().all(|b| (b'!'..=b'~').contains(b));
+    if !valid {
+        return Err(ApiError::BadRequest(format!(
+            "Idempotency-Key must be sent once, as 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII \
+             characters without spaces"
+        )));
+    }
+    let key = std::str::from_utf8(raw).expect("checked: ASCII");
+    let key = key
+        .strip_prefix('"')
+        .and_then(|k| k.strip_suffix('"'))
+        .filter(|k| !k.is_empty())
+        .unwrap_or(key);
     Ok(Some(key.to_owned()))
 }
 
@@ -232,9 +246,9 @@ pub async fn delete(
 pub async fn bulk(
     _: WriteAccess,
     state: web::Data<RestState>,
-    body: web::Json<BulkRequest>,
+    body: web::Json<Object<BulkRequest>>,
 ) -> Result<HttpResponse, ApiError> {
-    let changes = BulkChanges::try_from(body.into_inner())?;
+    let changes = BulkChanges::try_from(body.into_inner().0)?;
     let WriteOutcome::Bulk(outcome) = state.store.write(WriteOp::Bulk(changes)).await? else {
         return Err(ApiError::Internal(
             "bulk answered with another outcome".into(),

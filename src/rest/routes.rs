@@ -153,3 +153,48 @@ async fn openapi() -> HttpResponse {
         .content_type("application/json")
         .body(OPENAPI_JSON)
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+
+    use super::super::handlers::MAX_IDEMPOTENCY_KEY;
+    use super::super::types::{DEFAULT_LIMIT, MAX_BULK_ROWS, MAX_LIMIT};
+    use super::OPENAPI_JSON;
+    use crate::db::models::MAX_TITLE_CHARS;
+
+    /// The limits the handlers enforce are the numbers the document gives.
+    #[test]
+    fn the_document_states_the_limits_of_the_code() {
+        let spec: Value = serde_json::from_str(OPENAPI_JSON).expect("openapi.json is JSON");
+        let at = |pointer: &str| {
+            spec.pointer(pointer)
+                .unwrap_or_else(|| panic!("{pointer} missing"))
+                .as_i64()
+                .unwrap()
+        };
+        let parameter = "/components/parameters";
+        assert_eq!(at(&format!("{parameter}/Limit/schema/maximum")), MAX_LIMIT);
+        assert_eq!(
+            at(&format!("{parameter}/Limit/schema/default")),
+            DEFAULT_LIMIT
+        );
+        assert_eq!(at(&format!("{parameter}/Offset/schema/maximum")), i64::MAX);
+        assert_eq!(
+            at(&format!("{parameter}/IdempotencyKey/schema/maxLength")),
+            MAX_IDEMPOTENCY_KEY as i64
+        );
+        let schemas = "/components/schemas";
+        assert_eq!(
+            at(&format!("{schemas}/Title/maxLength")),
+            MAX_TITLE_CHARS as i64
+        );
+        assert_eq!(at(&format!("{schemas}/Id/maximum")), i64::MAX);
+        for list in ["upsert", "delete"] {
+            assert_eq!(
+                at(&format!("{schemas}/BulkRequest/properties/{list}/maxItems")),
+                MAX_BULK_ROWS as i64
+            );
+        }
+    }
+}

@@ -1,7 +1,8 @@
 //! Request bodies parsed into domain types (`TryFrom`), and the response bodies of the JSON
 //! contract. Field errors name the field; nothing here touches the database.
 
-use serde::{Deserialize, Serialize, Serializer};
+use serde::de::Visitor;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
 use crate::db::articles::ListFilter;
@@ -106,9 +107,7 @@ impl TryFrom<ListQuery> for ListFilter {
     fn try_from(query: ListQuery) -> Result<Self, ApiError> {
         let limit = match query.limit.as_deref() {
             None => DEFAULT_LIMIT,
-            Some(raw) => raw
-                .parse::<i64>()
-                .ok()
+            Some(raw) => decimal(raw)
                 .filter(|n| (1..=MAX_LIMIT).contains(n))
                 .ok_or_else(|| {
                     ApiError::invalid("limit", format!("must be an integer from 1 to {MAX_LIMIT}"))
@@ -116,11 +115,12 @@ impl TryFrom<ListQuery> for ListFilter {
         };
         let offset = match query.offset.as_deref() {
             None => 0,
-            Some(raw) => raw
-                .parse::<i64>()
-                .ok()
-                .filter(|n| *n >= 0)
-                .ok_or_else(|| ApiError::invalid("offset", "must be a non-negative integer"))?,
+            Some(raw) => decimal(raw).ok_or_else(|| {
+                ApiError::invalid(
+                    "offset",
+                    format!("must be an integer from 0 to {}", i64::MAX),
+                )
+            })?,
         };
         let updated_since = match query.updated_since.as_deref() {
             None => None,
@@ -138,6 +138,16 @@ impl TryFrom<ListQuery> for ListFilter {
             updated_since,
         })
     }
+}
+
+/// A non-negative integer written as the document says integers in a path or query are written:
+/// decimal digits, no sign, no leading zero, at most `i64::MAX`. (`str::parse` would also take
+/// `+5` and `007`.)
+pub fn decimal(raw: &str) -> Option<i64> {
+    let canonical = !raw.is_empty()
+        && raw.bytes().all(|b| b.is_ascii_digit())
+        && (raw == "0" || !raw.starts_with('0'));
+    canonical.then(|| raw.parse().ok()).flatten()
 }
 
 /// The link to the page after `filter`, if `total` says there is one.
@@ -275,12 +285,50 @@ impl TryFrom<Value> for UpdateArticle {
     }
 }
 
-/// The body of `POST /articles/bulk`, as sent.
+/// `T`, a derived struct, read from a JSON object only. Serde's derived structs also take an
+/// array of their fields in order (`[]` as an empty bulk request, `[7, "t", "c"]` as a row),
+/// which the contract does not allow; this asks the parser for a map instead, at no cost.
+#[derive(Debug)]
+pub struct Object<T>(pub T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Object<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        T::deserialize(MapOnly(deserializer)).map(Object)
+    }
+}
+
+/// A deserializer that reads structs as maps and everything else as the wrapped one does.
+struct MapOnly<D>(D);
+
+impl<'de, D: Deserializer<'de>> Deserializer<'de> for MapOnly<D> {
+    type Error = D::Error;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, D::Error> {
+        self.0.deserialize_any(visitor)
+    }
+
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, D::Error> {
+        self.0.deserialize_map(visitor)
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+        option unit unit_struct newtype_struct seq tuple tuple_struct map enum identifier
+        ignored_any
+    }
+}
+
+/// The body of `POST /articles/bulk`, as sent (read through [`Object`]).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BulkRequest {
     #[serde(default)]
-    upsert: Vec<BulkRow>,
+    upsert: Vec<Object<BulkRow>>,
     #[serde(default)]
     delete: Vec<i64>,
 }
@@ -318,7 +366,7 @@ impl TryFrom<BulkRequest> for BulkChanges {
             }),
         };
         let mut upsert = Vec::with_capacity(request.upsert.len());
-        for (i, row) in request.upsert.into_iter().enumerate() {
+        for (i, Object(row)) in request.upsert.into_iter().enumerate() {
             let at = format!("upsert[{i}]");
             upsert.push(UpsertRow {
                 id: id(row.id, at.clone())?,
@@ -380,13 +428,33 @@ mod tests {
             })
         };
         assert_eq!(parse("1000").unwrap().limit, 1000);
-        for bad in ["0", "1001", "-1", "ten"] {
+        for bad in ["0", "1001", "-1", "ten", "+5", "05", " 5", ""] {
             assert!(parse(bad).is_err(), "{bad}");
         }
         assert_eq!(
             ListFilter::try_from(ListQuery::default()).unwrap().limit,
             DEFAULT_LIMIT
         );
+    }
+
+    #[test]
+    fn decimal_is_canonical() {
+        assert_eq!(decimal("0"), Some(0));
+        assert_eq!(decimal("42"), Some(42));
+        assert_eq!(decimal("9223372036854775807"), Some(i64::MAX));
+        for bad in [
+            "",
+            "+1",
+            "-1",
+            "01",
+            "00",
+            "1.0",
+            "1e3",
+            " 1",
+            "9223372036854775808",
+        ] {
+            assert_eq!(decimal(bad), None, "{bad:?}");
+        }
     }
 
     #[test]
