@@ -38,6 +38,7 @@ async fn post_raw(
         headers: response.headers().clone(),
         body: serde_json::from_slice(&bytes).unwrap_or_default(),
         text: String::from_utf8_lossy(&bytes).into_owned(),
+        raw: bytes.to_vec(),
     }
 }
 

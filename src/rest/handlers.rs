@@ -7,6 +7,7 @@ use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
 use serde_json::Value;
 
 use super::auth::WriteAccess;
+use super::compression::version_of;
 use super::types::{
     decimal, next_page, ArticleJson, ArticleList, BulkCounts, BulkRequest, CreateArticle, Envelope,
     ListQuery, MessageOnly, Object, UpdateArticle,
@@ -49,6 +50,15 @@ fn with_article(
     response.json(body)
 }
 
+/// The article version an ETag names, in any content coding's representation (`"v"`,
+/// `"v-gzip"`: see `compression`); `None` for a tag that is not one of ours.
+fn version(tag: &EntityTag) -> Option<u64> {
+    let version = version_of(tag);
+    (version.len() == 16 && version.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then(|| u64::from_str_radix(version, 16).ok())
+        .flatten()
+}
+
 /// Reads `If-Match` into a [`Precondition`]. Weak tags never match (RFC 9110 strong comparison);
 /// a header that does not parse matches nothing.
 fn precondition(req: &HttpRequest) -> Precondition {
@@ -60,18 +70,21 @@ fn precondition(req: &HttpRequest) -> Precondition {
         Some(header::IfMatch::Items(tags)) => Precondition::VersionIn(
             tags.iter()
                 .filter(|tag| !tag.weak)
-                .filter_map(|tag| u64::from_str_radix(tag.tag(), 16).ok())
+                .filter_map(version)
                 .collect(),
         ),
         None => Precondition::VersionIn(Vec::new()),
     }
 }
 
-/// `If-None-Match` satisfied by the `current` tag (weak comparison, as RFC 9110 asks for GET).
-fn not_modified(req: &HttpRequest, current: &EntityTag) -> bool {
+/// `If-None-Match` names the `current` version (weak comparison, as RFC 9110 asks for GET), in
+/// any content coding's tag.
+fn not_modified(req: &HttpRequest, current: &Article) -> bool {
     match req.get_header::<header::IfNoneMatch>() {
         Some(header::IfNoneMatch::Any) => true,
-        Some(header::IfNoneMatch::Items(tags)) => tags.iter().any(|tag| tag.weak_eq(current)),
+        Some(header::IfNoneMatch::Items(tags)) => tags
+            .iter()
+            .any(|tag| version(tag) == Some(current.version_tag())),
         None => false,
     }
 }
@@ -146,7 +159,7 @@ pub async fn get(
     };
     let article = found.ok_or_else(ApiError::article_not_found)?;
     let tag = etag(&article);
-    if not_modified(&req, &tag) {
+    if not_modified(&req, &article) {
         return Ok(HttpResponse::NotModified()
             .insert_header(header::ETag(tag))
             .finish());
