@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it (.ci/run calls this): installs what the tests need on a
 # fresh machine, starts the development Kafka broker unless it runs already (stopping it at exit
-# only if this script started it), then checks formatting and lints and runs every test.
+# only if this script started it), then checks formatting and lints, runs schemathesis against the
+# real servers (scripts/schemathesis.sh) and every cargo test.
 #   --no-install   skip the dependency step (everything is already installed)
 # ARTICLES_TEST_KAFKA_BROKERS=host:port,... runs the Kafka tests against that cluster instead.
 set -euo pipefail
@@ -35,5 +36,7 @@ echo "==> cargo fmt --check"
 cargo fmt --check
 echo "==> cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets --quiet -- -D warnings
+echo "==> scripts/schemathesis.sh all"
+scripts/schemathesis.sh all
 echo "==> cargo test"
 cargo test --all-targets

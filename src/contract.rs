@@ -13,7 +13,8 @@
 
 use std::borrow::Cow;
 
-use serde::{Deserialize, Serialize};
+use serde::de::Visitor;
+use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::db::bulk::UpsertRow;
 use crate::db::models::{self, ArticleId, Content, Timestamp, Title};
@@ -82,11 +83,11 @@ pub struct MessageOnly {
 }
 
 /// The body of `POST /articles/bulk`: rows to create or overwrite with their ids, ids to delete,
-/// all in one transaction.
+/// all in one transaction. Read it through [`Object`] (its rows are, always).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BulkRequest<'a> {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "objects")]
     pub upsert: Vec<BulkRow<'a>>,
     #[serde(default)]
     pub delete: Vec<i64>,
@@ -94,6 +95,52 @@ pub struct BulkRequest<'a> {
     /// out (counted as `stale`), so a late or replayed change never undoes a newer one.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub keep_newer: bool,
+}
+
+/// `T`, a derived struct, read from a JSON object only. Serde's derived structs also take an
+/// array of their fields in order (`[]` as an empty bulk request, `[7, "t", "c"]` as a row),
+/// which the contract does not allow; this asks the parser for a map instead, at no cost.
+#[derive(Debug)]
+pub struct Object<T>(pub T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Object<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        T::deserialize(MapOnly(deserializer)).map(Object)
+    }
+}
+
+/// A deserializer that reads structs as maps and everything else as the wrapped one does.
+struct MapOnly<D>(D);
+
+impl<'de, D: Deserializer<'de>> Deserializer<'de> for MapOnly<D> {
+    type Error = D::Error;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, D::Error> {
+        self.0.deserialize_any(visitor)
+    }
+
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, D::Error> {
+        self.0.deserialize_map(visitor)
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+        option unit unit_struct newtype_struct seq tuple tuple_struct map enum identifier
+        ignored_any
+    }
+}
+
+/// `upsert` as a list of objects (see [`Object`]).
+fn objects<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    deserializer: D,
+) -> Result<Vec<T>, D::Error> {
+    let rows = Vec::<Object<T>>::deserialize(deserializer)?;
+    Ok(rows.into_iter().map(|Object(row)| row).collect())
 }
 
 /// One upsert of [`BulkRequest`], and the article of a Kafka message. Timestamps are RFC 3339

@@ -612,7 +612,8 @@ async fn cors_is_configurable() {
     assert_eq!(reply.header("access-control-allow-origin"), None);
 }
 
-/// GET / lists the endpoints; GET /openapi.json describes exactly the routes the server has.
+/// GET / lists the endpoints; GET /openapi.json describes exactly the routes the server has
+/// (and HEAD beside every GET).
 #[actix_web::test]
 async fn index_and_openapi_describe_the_routes() {
     let app = spawn_rest().await;
@@ -625,11 +626,15 @@ async fn index_and_openapi_describe_the_routes() {
     assert!(spec.body["openapi"].as_str().unwrap().starts_with("3."));
     let mut documented: Vec<String> = Vec::new();
     for (path, item) in spec.body["paths"].as_object().unwrap() {
-        for method in item
-            .as_object()
-            .unwrap()
+        let methods = item.as_object().unwrap();
+        assert_eq!(
+            methods.contains_key("get"),
+            methods.contains_key("head"),
+            "{path}: HEAD is documented wherever GET is"
+        );
+        for method in methods
             .keys()
-            .filter(|k| *k != "parameters")
+            .filter(|k| *k != "parameters" && *k != "head")
         {
             documented.push(format!("{} {path}", method.to_uppercase()));
         }

@@ -38,6 +38,7 @@ async fn post_raw(
         headers: response.headers().clone(),
         body: serde_json::from_slice(&bytes).unwrap_or_default(),
         text: String::from_utf8_lossy(&bytes).into_owned(),
+        raw: bytes.to_vec(),
     }
 }
 
@@ -220,7 +221,10 @@ async fn wrong_method_is_405() {
     let app = spawn_rest().await;
     let patch = send(app.client.patch(app.url("/articles/1")), None).await;
     assert_error(&patch, 405, "PATCH");
-    assert_eq!(patch.header("allow").as_deref(), Some("GET, PUT, DELETE"));
+    assert_eq!(
+        patch.header("allow").as_deref(),
+        Some("GET, HEAD, PUT, DELETE")
+    );
     assert_error(&app.delete("/articles").await, 405, "DELETE");
     assert_error(&app.get("/articles/bulk").await, 405, "GET");
     assert_error(&app.post("/health", &json!({})).await, 405, "POST");

@@ -8,7 +8,7 @@
 
 use std::fmt;
 
-use chrono::{DateTime, NaiveDateTime, SecondsFormat, SubsecRound, Utc};
+use chrono::{DateTime, Datelike, NaiveDateTime, SecondsFormat, SubsecRound, Utc};
 use diesel::prelude::*;
 
 use super::schema::articles;
@@ -140,11 +140,18 @@ impl Timestamp {
         Self(at.trunc_subsecs(6))
     }
 
-    /// Parses RFC 3339 with any offset (`2026-11-28T15:27:04Z`, `...+01:00`).
+    /// Parses an RFC 3339 `date-time` with any offset (`2026-11-28T15:27:04Z`, `...+01:00`),
+    /// exactly as its grammar says: `T` (or `t`) between date and time, where chrono also takes
+    /// a space. Refused besides: a leap second (`:60`, which no store keeps), and an instant
+    /// whose UTC year is outside 0000 to 9999, which RFC 3339 cannot write back
+    /// (`0000-01-01T00:00:00+01:00`).
     pub fn parse_rfc3339(raw: &str) -> Option<Self> {
-        DateTime::parse_from_rfc3339(raw)
-            .ok()
-            .map(|at| Self::from_utc(at.with_timezone(&Utc)))
+        let bytes = raw.as_bytes();
+        if !matches!(bytes.get(10), Some(b'T' | b't')) || bytes.get(17..19) == Some(b"60") {
+            return None;
+        }
+        let at = DateTime::parse_from_rfc3339(raw).ok()?.with_timezone(&Utc);
+        (0..=9999).contains(&at.year()).then(|| Self::from_utc(at))
     }
 
     pub fn naive(self) -> NaiveDateTime {
@@ -304,6 +311,18 @@ mod tests {
         assert_eq!(t.to_rfc3339(), "2026-11-28T15:27:04.123456Z");
         assert_eq!(Timestamp::parse_rfc3339(&t.to_rfc3339()), Some(t));
         assert_eq!(Timestamp::parse_rfc3339("yesterday"), None);
+        assert!(Timestamp::parse_rfc3339("2026-11-28t15:27:04z").is_some());
+        assert!(Timestamp::parse_rfc3339("9999-12-31T23:59:59.999999Z").is_some());
+        assert!(Timestamp::parse_rfc3339("0000-01-01T00:00:00Z").is_some());
+        for bad in [
+            "2026-11-28 15:27:04Z",
+            "2026-11-28T23:59:60Z",
+            "0000-01-01T00:00:00+00:01",
+            "9999-12-31T23:59:59-00:01",
+            "2026-11-28T15:27:04",
+        ] {
+            assert_eq!(Timestamp::parse_rfc3339(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -7,9 +7,10 @@ use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
 use serde_json::Value;
 
 use super::auth::WriteAccess;
-use super::types::{next_page, CreateArticle, ListQuery, UpdateArticle};
+use super::compression::version_of;
+use super::types::{decimal, next_page, CreateArticle, ListQuery, UpdateArticle};
 use super::RestState;
-use crate::contract::{self, ArticleList, BulkCounts, BulkRequest, Envelope, MessageOnly};
+use crate::contract::{self, ArticleList, BulkCounts, BulkRequest, Envelope, MessageOnly, Object};
 use crate::db::articles::{self, ListFilter};
 use crate::db::bulk::BulkChanges;
 use crate::db::models::{Article, ArticleId};
@@ -17,11 +18,15 @@ use crate::db::writer::IdempotencyClaim;
 use crate::db::{Precondition, WriteOp, WriteOutcome};
 use crate::error::ApiError;
 
-/// Longest accepted Idempotency-Key.
-const MAX_IDEMPOTENCY_KEY: usize = 255;
+/// Longest accepted Idempotency-Key header value, in characters.
+pub(super) const MAX_IDEMPOTENCY_KEY: usize = 255;
 
+/// An id in a path: written as the document says (1 to `i64::MAX`, decimal digits, no sign or
+/// leading zero); anything else names no article.
 fn parse_id(raw: &str) -> Result<ArticleId, ApiError> {
-    ArticleId::parse(raw).ok_or_else(ApiError::article_not_found)
+    decimal(raw)
+        .and_then(ArticleId::new)
+        .ok_or_else(ApiError::article_not_found)
 }
 
 fn etag(article: &Article) -> EntityTag {
@@ -38,6 +43,15 @@ fn with_article(
     response.json(Envelope::new(contract::Article::from(article), message))
 }
 
+/// The article version an ETag names, in any content coding's representation (`"v"`,
+/// `"v-gzip"`: see `compression`); `None` for a tag that is not one of ours.
+fn version(tag: &EntityTag) -> Option<u64> {
+    let version = version_of(tag);
+    (version.len() == 16 && version.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then(|| u64::from_str_radix(version, 16).ok())
+        .flatten()
+}
+
 /// Reads `If-Match` into a [`Precondition`]. Weak tags never match (RFC 9110 strong comparison);
 /// a header that does not parse matches nothing.
 fn precondition(req: &HttpRequest) -> Precondition {
@@ -49,36 +63,49 @@ fn precondition(req: &HttpRequest) -> Precondition {
         Some(header::IfMatch::Items(tags)) => Precondition::VersionIn(
             tags.iter()
                 .filter(|tag| !tag.weak)
-                .filter_map(|tag| u64::from_str_radix(tag.tag(), 16).ok())
+                .filter_map(version)
                 .collect(),
         ),
         None => Precondition::VersionIn(Vec::new()),
     }
 }
 
-/// `If-None-Match` satisfied by the `current` tag (weak comparison, as RFC 9110 asks for GET).
-fn not_modified(req: &HttpRequest, current: &EntityTag) -> bool {
+/// `If-None-Match` names the `current` version (weak comparison, as RFC 9110 asks for GET), in
+/// any content coding's tag.
+fn not_modified(req: &HttpRequest, current: &Article) -> bool {
     match req.get_header::<header::IfNoneMatch>() {
         Some(header::IfNoneMatch::Any) => true,
-        Some(header::IfNoneMatch::Items(tags)) => tags.iter().any(|tag| tag.weak_eq(current)),
+        Some(header::IfNoneMatch::Items(tags)) => tags
+            .iter()
+            .any(|tag| version(tag) == Some(current.version_tag())),
         None => false,
     }
 }
 
+/// The `Idempotency-Key` header: once, 1 to [`MAX_IDEMPOTENCY_KEY`] visible ASCII characters
+/// (`!` to `~`, no spaces), as sent. A value in double quotes (a Structured Field string, as the
+/// IETF draft writes the header) names the same key as its content.
 fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
-    let Some(value) = req.headers().get("idempotency-key") else {
+    let mut values = req.headers().get_all("idempotency-key");
+    let Some(value) = values.next() else {
         return Ok(None);
     };
-    let key = value
-        .to_str()
-        .ok()
-        .map(|k| k.trim().trim_matches('"'))
-        .filter(|k| !k.is_empty() && k.len() <= MAX_IDEMPOTENCY_KEY)
-        .ok_or_else(|| {
-            ApiError::BadRequest(format!(
-                "Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters"
-            ))
-        })?;
+    let raw = value.as_bytes();
+    let valid = values.next().is_none()
+        && (1..=MAX_IDEMPOTENCY_KEY).contains(&raw.len())
+        && raw.iter().all(|b| (b'!'..=b'~').contains(b));
+    if !valid {
+        return Err(ApiError::BadRequest(format!(
+            "Idempotency-Key must be sent once, as 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII \
+             characters without spaces"
+        )));
+    }
+    let key = std::str::from_utf8(raw).expect("checked: ASCII");
+    let key = key
+        .strip_prefix('"')
+        .and_then(|k| k.strip_suffix('"'))
+        .filter(|k| !k.is_empty())
+        .unwrap_or(key);
     Ok(Some(key.to_owned()))
 }
 
@@ -125,7 +152,7 @@ pub async fn get(
     };
     let article = found.ok_or_else(ApiError::article_not_found)?;
     let tag = etag(&article);
-    if not_modified(&req, &tag) {
+    if not_modified(&req, &article) {
         return Ok(HttpResponse::NotModified()
             .insert_header(header::ETag(tag))
             .finish());
@@ -225,9 +252,9 @@ pub async fn delete(
 pub async fn bulk(
     _: WriteAccess,
     state: web::Data<RestState>,
-    body: web::Json<BulkRequest<'static>>,
+    body: web::Json<Object<BulkRequest<'static>>>,
 ) -> Result<HttpResponse, ApiError> {
-    let changes = BulkChanges::try_from(body.into_inner())?;
+    let changes = BulkChanges::try_from(body.into_inner().0)?;
     let WriteOutcome::Bulk(outcome) = state.store.write(WriteOp::Bulk(changes)).await? else {
         return Err(ApiError::Internal(
             "bulk answered with another outcome".into(),

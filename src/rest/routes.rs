@@ -3,7 +3,7 @@
 
 use actix_web::error::{JsonPayloadError, QueryPayloadError};
 use actix_web::http::{header, Method};
-use actix_web::{web, HttpRequest, HttpResponse, Resource};
+use actix_web::{guard, web, HttpRequest, HttpResponse, Resource, Route};
 use serde_json::json;
 
 use super::{handlers, RestState};
@@ -19,13 +19,13 @@ pub const OPENAPI_JSON: &str = include_str!("openapi.json");
 pub fn configure(cfg: &mut web::ServiceConfig, body_limit: usize, bulk_body_limit: usize) {
     cfg.app_data(web::QueryConfig::default().error_handler(|error, _| query_error(error).into()))
         .app_data(json_config(body_limit))
-        .service(resource("/", "GET").route(web::get().to(index)))
-        .service(resource("/health", "GET").route(web::get().to(health)))
-        .service(resource("/metrics", "GET").route(web::get().to(metrics::export)))
-        .service(resource("/openapi.json", "GET").route(web::get().to(openapi)))
+        .service(resource("/", "GET, HEAD").route(get_or_head().to(index)))
+        .service(resource("/health", "GET, HEAD").route(get_or_head().to(health)))
+        .service(resource("/metrics", "GET, HEAD").route(get_or_head().to(metrics::export)))
+        .service(resource("/openapi.json", "GET, HEAD").route(get_or_head().to(openapi)))
         .service(
-            resource("/articles", "GET, POST")
-                .route(web::get().to(handlers::list))
+            resource("/articles", "GET, HEAD, POST")
+                .route(get_or_head().to(handlers::list))
                 .route(web::post().to(handlers::create)),
         )
         .service(
@@ -34,12 +34,19 @@ pub fn configure(cfg: &mut web::ServiceConfig, body_limit: usize, bulk_body_limi
                 .route(web::post().to(handlers::bulk)),
         )
         .service(
-            resource("/articles/{id}", "GET, PUT, DELETE")
-                .route(web::get().to(handlers::get))
+            resource("/articles/{id}", "GET, HEAD, PUT, DELETE")
+                .route(get_or_head().to(handlers::get))
                 .route(web::put().to(handlers::update))
                 .route(web::delete().to(handlers::delete)),
         )
         .default_service(web::to(not_found));
+}
+
+/// A route for GET and HEAD. actix's `web::get()` does not match HEAD; the handler answers both
+/// alike, and actix-http sends a HEAD answer's status and headers (Content-Length included)
+/// without its body.
+fn get_or_head() -> Route {
+    web::route().guard(guard::Any(guard::Get()).or(guard::Head()))
 }
 
 /// A resource whose unknown methods get a JSON 405 naming the allowed ones.
@@ -145,4 +152,49 @@ async fn openapi() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/json")
         .body(OPENAPI_JSON)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+
+    use super::super::handlers::MAX_IDEMPOTENCY_KEY;
+    use super::super::types::{DEFAULT_LIMIT, MAX_BULK_ROWS, MAX_LIMIT};
+    use super::OPENAPI_JSON;
+    use crate::db::models::MAX_TITLE_CHARS;
+
+    /// The limits the handlers enforce are the numbers the document gives.
+    #[test]
+    fn the_document_states_the_limits_of_the_code() {
+        let spec: Value = serde_json::from_str(OPENAPI_JSON).expect("openapi.json is JSON");
+        let at = |pointer: &str| {
+            spec.pointer(pointer)
+                .unwrap_or_else(|| panic!("{pointer} missing"))
+                .as_i64()
+                .unwrap()
+        };
+        let parameter = "/components/parameters";
+        assert_eq!(at(&format!("{parameter}/Limit/schema/maximum")), MAX_LIMIT);
+        assert_eq!(
+            at(&format!("{parameter}/Limit/schema/default")),
+            DEFAULT_LIMIT
+        );
+        assert_eq!(at(&format!("{parameter}/Offset/schema/maximum")), i64::MAX);
+        assert_eq!(
+            at(&format!("{parameter}/IdempotencyKey/schema/maxLength")),
+            MAX_IDEMPOTENCY_KEY as i64
+        );
+        let schemas = "/components/schemas";
+        assert_eq!(
+            at(&format!("{schemas}/Title/maxLength")),
+            MAX_TITLE_CHARS as i64
+        );
+        assert_eq!(at(&format!("{schemas}/Id/maximum")), i64::MAX);
+        for list in ["upsert", "delete"] {
+            assert_eq!(
+                at(&format!("{schemas}/BulkRequest/properties/{list}/maxItems")),
+                MAX_BULK_ROWS as i64
+            );
+        }
+    }
 }

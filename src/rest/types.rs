@@ -32,9 +32,7 @@ impl TryFrom<ListQuery> for ListFilter {
     fn try_from(query: ListQuery) -> Result<Self, ApiError> {
         let limit = match query.limit.as_deref() {
             None => DEFAULT_LIMIT,
-            Some(raw) => raw
-                .parse::<i64>()
-                .ok()
+            Some(raw) => decimal(raw)
                 .filter(|n| (1..=MAX_LIMIT).contains(n))
                 .ok_or_else(|| {
                     ApiError::invalid("limit", format!("must be an integer from 1 to {MAX_LIMIT}"))
@@ -42,11 +40,12 @@ impl TryFrom<ListQuery> for ListFilter {
         };
         let offset = match query.offset.as_deref() {
             None => 0,
-            Some(raw) => raw
-                .parse::<i64>()
-                .ok()
-                .filter(|n| *n >= 0)
-                .ok_or_else(|| ApiError::invalid("offset", "must be a non-negative integer"))?,
+            Some(raw) => decimal(raw).ok_or_else(|| {
+                ApiError::invalid(
+                    "offset",
+                    format!("must be an integer from 0 to {}", i64::MAX),
+                )
+            })?,
         };
         let updated_since = match query.updated_since.as_deref() {
             None => None,
@@ -64,6 +63,16 @@ impl TryFrom<ListQuery> for ListFilter {
             updated_since,
         })
     }
+}
+
+/// A non-negative integer written as the document says integers in a path or query are written:
+/// decimal digits, no sign, no leading zero, at most `i64::MAX`. (`str::parse` would also take
+/// `+5` and `007`.)
+pub fn decimal(raw: &str) -> Option<i64> {
+    let canonical = !raw.is_empty()
+        && raw.bytes().all(|b| b.is_ascii_digit())
+        && (raw == "0" || !raw.starts_with('0'));
+    canonical.then(|| raw.parse().ok()).flatten()
 }
 
 /// The link to the page after `filter`, if `total` says there is one.
@@ -274,13 +283,33 @@ mod tests {
             })
         };
         assert_eq!(parse("1000").unwrap().limit, 1000);
-        for bad in ["0", "1001", "-1", "ten"] {
+        for bad in ["0", "1001", "-1", "ten", "+5", "05", " 5", ""] {
             assert!(parse(bad).is_err(), "{bad}");
         }
         assert_eq!(
             ListFilter::try_from(ListQuery::default()).unwrap().limit,
             DEFAULT_LIMIT
         );
+    }
+
+    #[test]
+    fn decimal_is_canonical() {
+        assert_eq!(decimal("0"), Some(0));
+        assert_eq!(decimal("42"), Some(42));
+        assert_eq!(decimal("9223372036854775807"), Some(i64::MAX));
+        for bad in [
+            "",
+            "+1",
+            "-1",
+            "01",
+            "00",
+            "1.0",
+            "1e3",
+            " 1",
+            "9223372036854775808",
+        ] {
+            assert_eq!(decimal(bad), None, "{bad:?}");
+        }
     }
 
     #[test]

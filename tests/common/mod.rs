@@ -28,13 +28,15 @@ pub struct TestApp {
     pub client: awc::Client,
 }
 
-/// An HTTP answer: status, headers and the body parsed as JSON (`Null` when empty or not JSON).
+/// An HTTP answer: status, headers and the body parsed as JSON (`Null` when empty or not JSON),
+/// as text, and as the bytes received (still in their Content-Encoding).
 #[derive(Debug)]
 pub struct Reply {
     pub status: u16,
     pub headers: HeaderMap,
     pub body: Value,
     pub text: String,
+    pub raw: Vec<u8>,
 }
 
 impl Reply {
@@ -102,6 +104,7 @@ pub async fn send(request: awc::ClientRequest, body: Option<&Value>) -> Reply {
         headers: response.headers().clone(),
         body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
         text,
+        raw: bytes.to_vec(),
     }
 }
 
