@@ -400,6 +400,50 @@ async fn rest_validation_errors_are_answers() {
     assert!(nothing["updateArticle"]["message"].as_str().unwrap().len() > 5);
 }
 
+/// Finding 1 of issue 12 through GraphQL: `createArticle` (and `updateArticle`) with a title that
+/// begins with NUL, or content holding one, is a `success: false` answer naming the field, and
+/// the REST API answered 400, not 503.
+#[actix_web::test]
+async fn nul_in_a_title_is_a_validation_answer_not_an_outage() {
+    let stack = spawn_stack().await;
+    let created = stack
+        .graphql
+        .data(
+            "mutation($t: String!, $c: String!) { createArticle(title: $t, content: $c) { success message } }",
+            json!({"t": "\u{0}title", "c": "c"}),
+        )
+        .await;
+    assert_eq!(created["createArticle"]["success"], false, "{created}");
+    let message = created["createArticle"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("title") && message.contains("control"),
+        "{message}"
+    );
+    let article = stack.rest.create_article("Kept", "x").await;
+    let updated = stack
+        .graphql
+        .data(
+            "mutation($id: Int!, $c: String) { updateArticle(id: $id, content: $c) { success message } }",
+            json!({"id": article["id"], "c": "a\u{0}b"}),
+        )
+        .await;
+    assert_eq!(updated["updateArticle"]["success"], false, "{updated}");
+    assert!(updated["updateArticle"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("NUL"));
+    let metrics = stack.rest.get("/metrics").await.text;
+    assert!(
+        !metrics
+            .lines()
+            .any(|l| l.starts_with("articles_http_requests_total") && l.contains("status=\"5")),
+        "REST answered a 5xx: {metrics}"
+    );
+    assert!(metrics.contains(
+        r#"articles_http_requests_total{method="POST",path="/articles",status="400"} 1"#
+    ));
+}
+
 /// With REST down, every field answers `success: false` naming the problem; `/health` is 503.
 #[actix_web::test]
 async fn rest_down_is_an_answer_for_every_field() {

@@ -232,13 +232,14 @@ fn rest_json(pipeline: &Pipeline, path: &str) -> Value {
 /// End to end: a few thousand articles reach B through the topic, then updates (also one that
 /// keeps the timestamp), inserts and deletes in A follow the same way; the published messages
 /// carry the id as key, the documented JSON and a publish time; the consumer's counters and lag
-/// say so.
+/// say so; SIGTERM exits 0 having committed, so the group's next consumer gets only new changes.
 #[test]
 fn changes_flow_from_a_through_kafka_to_b() {
     let pipeline = Pipeline::new(3000, 500, 3);
     let first = pipeline.sync();
     assert!(first.contains("inserted 3000"), "{first}");
-    let consumer = pipeline.consumer(&kafka_support::unique_topic("group"), &[]);
+    let group = kafka_support::unique_topic("group");
+    let consumer = pipeline.consumer(&group, &[]);
     pipeline.wait_equal(Duration::from_secs(60));
 
     pipeline
@@ -319,6 +320,23 @@ fn changes_flow_from_a_through_kafka_to_b() {
     assert!(sample(&consumer, "articles_kafka_pipeline_latency_seconds_count") >= 3062.0);
     assert_eq!(curl_status(&format!("{}/health", consumer.address)), 200);
     assert!(consumer.terminate().success(), "SIGTERM exits 0");
+
+    // SIGTERM committed what was applied: the group's next consumer gets only what is new.
+    let next = pipeline.consumer(&group, &[]);
+    pipeline
+        .source()
+        .batch_execute("UPDATE articles SET content = 'after the restart' WHERE id = 12;")
+        .unwrap();
+    assert!(pipeline.sync().contains("updated 1"));
+    pipeline.wait_equal(Duration::from_secs(60));
+    wait_for(Duration::from_secs(10), "the new change consumed", || {
+        sample(&next, "articles_kafka_messages_applied_total") == 1.0
+    });
+    assert_eq!(
+        sample(&next, "articles_kafka_messages_consumed_total"),
+        1.0,
+        "nothing already applied was delivered again"
+    );
 }
 
 /// kill -9 of the consumer in the middle of a large stream, then a restart in the same group:

@@ -85,12 +85,30 @@ impl KafkaSettings {
 }
 
 /// A client configuration for `brokers`: our defaults, then the user's settings on top.
+///
+/// With TLS (`security.protocol` `ssl` or `sasl_ssl`) and no `ssl.ca.location`, the CA
+/// certificates are looked for where the system keeps them (`probe`): the OpenSSL built into the
+/// binary would otherwise look only under its own prefix (`/usr/local/ssl`) and trust nothing.
 pub fn client_config(brokers: &str, settings: &KafkaSettings) -> anyhow::Result<ClientConfig> {
     let mut config = ClientConfig::new();
     config
         .set("bootstrap.servers", brokers)
         .set("client.id", concat!("articles/", env!("CARGO_PKG_VERSION")));
-    for (key, value) in settings.all()? {
+    let all = settings.all()?;
+    let get = |key: &str| {
+        all.iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.to_ascii_lowercase())
+    };
+    let tls = matches!(
+        get("security.protocol").as_deref(),
+        Some("ssl" | "sasl_ssl")
+    );
+    if tls && get("ssl.ca.location").is_none() {
+        config.set("ssl.ca.location", "probe");
+    }
+    for (key, value) in all {
         config.set(key, value);
     }
     Ok(config)
@@ -225,5 +243,32 @@ mod tests {
             ]
         );
         assert!(parse_setting("novalue").is_err());
+    }
+
+    #[test]
+    fn tls_without_a_ca_location_probes_the_system_store() {
+        let with = |settings: &[(&str, &str)]| KafkaSettings {
+            settings: settings
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            kafka_config_file: None,
+        };
+        let ca = |settings| {
+            client_config("b:1", &with(settings))
+                .unwrap()
+                .get("ssl.ca.location")
+                .map(str::to_owned)
+        };
+        assert_eq!(
+            ca(&[("security.protocol", "SASL_SSL")]).as_deref(),
+            Some("probe")
+        );
+        assert_eq!(
+            ca(&[("security.protocol", "ssl"), ("ssl.ca.location", "/ca.pem")]).as_deref(),
+            Some("/ca.pem")
+        );
+        assert_eq!(ca(&[("security.protocol", "plaintext")]), None);
+        assert_eq!(ca(&[]), None);
     }
 }
