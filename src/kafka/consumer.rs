@@ -48,6 +48,10 @@ use crate::server::BoundServer;
 
 /// Most messages in one batch (one bulk request holds at most 10,000 rows).
 pub const MAX_BATCH_SIZE: usize = 10_000;
+/// A batch stops growing once its messages hold this many bytes: it bounds the consumer's memory
+/// and keeps a bulk request well under the REST API's 64 MiB body limit (JSON escaping at most
+/// sextuples text).
+pub const MAX_BATCH_BYTES: usize = 8 << 20;
 
 /// Options of `articles consume-kafka`.
 #[derive(Debug, Clone, Parser)]
@@ -583,8 +587,8 @@ fn age(at: Timestamp, now: Timestamp) -> Option<Duration> {
     (now.naive() - at.naive()).to_std().ok()
 }
 
-/// Takes up to `size` messages: waits (until a stop) for the first, then at most `wait` for the
-/// rest. Empty only when a stop was requested.
+/// Takes up to `size` messages (and about [`MAX_BATCH_BYTES`]): waits (until a stop) for the
+/// first, then at most `wait` for the rest. Empty only when a stop was requested.
 pub async fn next_batch<C: ConsumerContext + 'static>(
     consumer: &StreamConsumer<C>,
     size: usize,
@@ -593,8 +597,9 @@ pub async fn next_batch<C: ConsumerContext + 'static>(
     metrics: &ConsumerMetrics,
 ) -> Vec<OwnedMessage> {
     let mut batch = Vec::new();
+    let mut bytes = 0;
     let mut deadline: Option<tokio::time::Instant> = None;
-    while batch.len() < size && !stop.is_raised() {
+    while batch.len() < size && bytes < MAX_BATCH_BYTES && !stop.is_raised() {
         let woken = stop.wake.notified();
         let received = match deadline {
             None => tokio::select! {
@@ -609,6 +614,7 @@ pub async fn next_batch<C: ConsumerContext + 'static>(
         };
         match received {
             Ok(message) => {
+                bytes += message.payload_len() + message.key_len();
                 batch.push(message.detach());
                 metrics.consumed.inc();
                 deadline.get_or_insert_with(|| tokio::time::Instant::now() + wait);
