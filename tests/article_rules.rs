@@ -250,3 +250,99 @@ async fn a_full_disk_is_a_clear_error_and_recovers() {
     let status = server.terminate();
     assert!(status.success(), "exit {status:?}");
 }
+
+/// A database written before the rules (the API accepted tabs in titles and NUL in content)
+/// migrates without failing and without losing a row: the rows that break a rule wait in
+/// `articles_set_aside` with the rule they break, the others stay, the server says so at start,
+/// and from then on the rules hold.
+#[test]
+fn rows_from_before_the_rules_are_set_aside_not_lost() {
+    use diesel_migrations::MigrationHarness;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    {
+        let mut old = SqliteConnection::establish(&path.to_string_lossy()).unwrap();
+        // The two migrations of the previous release.
+        for _ in 0..2 {
+            old.run_next_migration(articles::db::MIGRATIONS).unwrap();
+        }
+        for (id, title, content) in [
+            (1, "fine", "kept"),
+            (2, "tab\there", "c"),
+            (3, "ok", "nul\u{0}inside"),
+            (4, "also fine", "line\nbreaks\tare fine in content"),
+        ] {
+            diesel::sql_query(
+                "INSERT INTO articles VALUES (?, ?, ?, '2026-01-01 00:00:00', '2026-01-01 00:00:00')",
+            )
+            .bind::<diesel::sql_types::BigInt, _>(id)
+            .bind::<diesel::sql_types::Text, _>(title)
+            .bind::<diesel::sql_types::Text, _>(content)
+            .execute(&mut old)
+            .unwrap();
+        }
+    }
+    let (mut server, log) = common::spawn_logged(
+        Command::new(BIN)
+            .args(["serve-rest", "--database", path.to_str().unwrap()])
+            .args(["--bind", "127.0.0.1:0"]),
+    );
+    // The start-up log, up to the line that says the server listens.
+    let mut start_up = Vec::new();
+    while let Ok(line) = log.recv_timeout(Duration::from_secs(30)) {
+        let listening = line.contains("listening");
+        start_up.push(line);
+        if listening {
+            break;
+        }
+    }
+    server.kill().unwrap();
+    server.wait().unwrap();
+    assert!(
+        start_up
+            .iter()
+            .any(|l| l.contains("articles_set_aside") && l.contains("rows=2")),
+        "{start_up:#?}"
+    );
+
+    #[derive(diesel::QueryableByName, Debug, PartialEq)]
+    struct SetAside {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        id: i64,
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        content: String,
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        broken_rule: String,
+    }
+    let mut conn = SqliteConnection::establish(&path.to_string_lossy()).unwrap();
+    let aside: Vec<SetAside> =
+        diesel::sql_query("SELECT id, content, broken_rule FROM articles_set_aside ORDER BY id")
+            .load(&mut conn)
+            .unwrap();
+    assert_eq!(
+        aside,
+        [
+            SetAside {
+                id: 2,
+                content: "c".into(),
+                broken_rule: "title has control characters".into()
+            },
+            SetAside {
+                id: 3,
+                content: "nul\u{0}inside".into(),
+                broken_rule: "content has NUL characters".into()
+            },
+        ]
+    );
+    let kept: Vec<i64> = articles::db::schema::articles::table
+        .select(articles::db::schema::articles::id)
+        .order(articles::db::schema::articles::id)
+        .load(&mut conn)
+        .unwrap();
+    assert_eq!(kept, [1, 4]);
+    let refused = diesel::sql_query(
+        "INSERT INTO articles VALUES (9, 'a' || char(9), 'c', '2026-01-01', '2026-01-01')",
+    )
+    .execute(&mut conn);
+    assert!(refused.is_err(), "the rules hold after the migration");
+}

@@ -81,6 +81,18 @@ pub fn list(conn: &mut DbConnection, filter: &ListFilter) -> QueryResult<Page> {
     Ok(Page { articles, total })
 }
 
+/// Rows the `article_rules` migration set aside (written before the rules, breaking them).
+pub fn set_aside_count(conn: &mut DbConnection) -> QueryResult<i64> {
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    diesel::sql_query("SELECT count(*) AS n FROM articles_set_aside")
+        .get_result::<Count>(conn)
+        .map(|c| c.n)
+}
+
 pub fn count(conn: &mut DbConnection) -> QueryResult<i64> {
     articles::table.count().get_result(conn)
 }

@@ -9,10 +9,11 @@
 //!
 //! SQLite reports busy, full and I/O failures with fixed messages (`sqlite3_errstr`) that Diesel
 //! passes on as [`DatabaseErrorKind::Unknown`]; matching them here is the one place that reads
-//! error text. Diesel does not tell a trigger's `RAISE` apart from other failures either, so
-//! triggers that refuse rows start their message with `articles.<column> ` (ours, the
-//! `articles_valid_*` triggers) or `articles: ` (an operator's own rule): then the refusal is
-//! the client's error and names its field.
+//! error text. The table's own rules are named CHECK constraints (`title_no_control`, …: the
+//! `article_rules` migration), mapped here to the domain types' wording. Diesel does not tell a
+//! trigger's `RAISE` apart from other failures, so an operator's own trigger that refuses rows
+//! starts its message with `articles.<column> ` or `articles: `: then the refusal is the client's
+//! error and names its field.
 
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
@@ -90,10 +91,28 @@ impl From<diesel::r2d2::PoolError> for StoreError {
     }
 }
 
-/// The prefix of the messages of the `articles_valid_*` triggers.
+/// The prefix of a refusal an operator's trigger names a column with (`articles.title …`).
 const RULE_PREFIX: &str = "articles.";
 
+/// The named CHECK constraints of the `article_rules` migration, as the domain types word them.
+fn rule(name: &str) -> Option<(&'static str, String)> {
+    use super::models::{ContentError, TitleError};
+    Some(match name {
+        "title_length" => ("title", TitleError::TooLong.to_string()),
+        "title_no_control" => ("title", TitleError::ControlCharacter.to_string()),
+        "title_not_blank" => ("title", TitleError::Blank.to_string()),
+        "content_no_nul" => ("content", ContentError::Nul.to_string()),
+        _ => return None,
+    })
+}
+
 fn refused(message: &str) -> StoreError {
+    if let Some((field, problem)) = message
+        .strip_prefix("CHECK constraint failed: ")
+        .and_then(|name| rule(name.trim()))
+    {
+        return StoreError::Refused { field, problem };
+    }
     let field = ["title", "content", "created_at", "updated_at", "id"]
         .into_iter()
         .find(|column| message.contains(column))
@@ -107,10 +126,6 @@ fn refused(message: &str) -> StoreError {
             .unwrap_or(rule)
             .trim_start()
             .to_owned(),
-        // A CHECK of the table itself: `CHECK constraint failed: length(title) BETWEEN 1 AND 200`.
-        None if message.contains("length(title)") => {
-            format!("must be 1 to {} characters", super::models::MAX_TITLE_CHARS)
-        }
         None => format!("is refused by the database ({message})"),
     };
     StoreError::Refused { field, problem }
@@ -118,8 +133,8 @@ fn refused(message: &str) -> StoreError {
 
 /// SQLite's fixed messages (`sqlite3_errstr`) for the failures Diesel does not name.
 fn classify_message(message: &str) -> StoreError {
-    // Triggers (ours, and any an operator adds) refuse rows with `RAISE(ABORT, 'articles.<column>
-    // problem')` or `'articles: problem'`; Diesel reports them as Unknown.
+    // An operator's triggers refuse rows with `RAISE(ABORT, 'articles.<column> problem')` or
+    // `'articles: problem'`; Diesel reports them as Unknown.
     if message.starts_with(RULE_PREFIX) || message.starts_with("articles:") {
         return refused(message);
     }
@@ -154,23 +169,26 @@ mod tests {
     fn refusals_name_their_field() {
         let trigger = db_error(
             DatabaseErrorKind::Unknown,
-            "articles.title must not be empty or whitespace only",
+            "articles.title is on the blocklist",
         );
         assert_eq!(
             StoreError::classify(&trigger),
             StoreError::Refused {
                 field: "title",
-                problem: "must not be empty or whitespace only".into()
+                problem: "is on the blocklist".into()
             }
         );
         let check = db_error(
             DatabaseErrorKind::CheckViolation,
-            "CHECK constraint failed: length(title) BETWEEN 1 AND 200",
+            "CHECK constraint failed: title_not_blank",
         );
-        assert!(matches!(
+        assert_eq!(
             StoreError::classify(&check),
-            StoreError::Refused { field: "title", .. }
-        ));
+            StoreError::Refused {
+                field: "title",
+                problem: "must not be empty or whitespace only".into()
+            }
+        );
         assert!(!StoreError::classify(&check).is_retryable());
     }
 

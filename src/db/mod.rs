@@ -126,6 +126,17 @@ pub fn connect(path: &Path) -> Result<DbConnection, OpenError> {
             path: path.to_owned(),
             source,
         })?;
+    match articles::set_aside_count(&mut conn) {
+        Ok(0) => {}
+        Ok(rows) => tracing::warn!(
+            database = %path.display(),
+            rows,
+            "articles written before the article rules break them and wait in the table \
+             articles_set_aside (column broken_rule says why); the API does not serve them: \
+             fix them there and copy them back into articles"
+        ),
+        Err(error) => tracing::warn!(%error, "cannot count articles_set_aside"),
+    }
     Ok(conn)
 }
 

@@ -55,10 +55,9 @@ pub enum TitleError {
 /// U+009F, so no NUL, tab or line break). The text is kept exactly as given (no trimming), so it
 /// round-trips byte for byte.
 ///
-/// This is the one definition of a valid title; the database enforces the same rule (the CHECK on
-/// `length(title)` and the `articles_valid_*` triggers of the `article_rules` migration), so no
-/// write path can store what this refuses, and a write refused by the database is the client's
-/// error, not an outage.
+/// This is the one definition of a valid title; the database enforces the same rule (the named
+/// CHECK constraints of the `article_rules` migration), so no write path can store what this
+/// refuses, and a write refused by the database is the client's error, not an outage.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Title(String);
 
