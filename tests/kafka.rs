@@ -761,3 +761,58 @@ fn a_wrong_token_stops_the_consumer_and_counters_start_at_zero() {
         "{err}"
     );
 }
+
+/// One article's changes apply in the order they were published even when the consumer applies
+/// several batches at once (here one message per batch): a run of upserts and deletes of the
+/// same ids ends in each id's last change.
+#[test]
+fn one_articles_changes_apply_in_order_across_batches_in_flight() {
+    let pipeline = Pipeline::new(0, 0, 1);
+    let (brokers, topic) = (pipeline.brokers.clone(), pipeline.topic.clone());
+    let upsert = |id: i64, version: i64| {
+        json!({"op": "upsert", "article": {"id": id, "title": format!("v{version}"), "content": "c"}})
+            .to_string()
+    };
+    let mut expected = std::collections::BTreeMap::new();
+    block_on(async {
+        for step in 0..60i64 {
+            let id = 1 + step % 3;
+            let key = id.to_string();
+            let value = if step % 4 == 3 {
+                expected.remove(&id);
+                json!({"op": "delete", "id": id}).to_string()
+            } else {
+                expected.insert(id, format!("v{step}"));
+                upsert(id, step)
+            };
+            kafka_support::produce_raw(
+                &brokers,
+                &topic,
+                Some(key.as_bytes()),
+                Some(value.as_bytes()),
+                &[],
+            )
+            .await;
+        }
+    });
+    let consumer = pipeline.consumer(
+        &kafka_support::unique_topic("group"),
+        &["--batch-size", "1"],
+    );
+    wait_for(Duration::from_secs(60), "60 messages applied", || {
+        sample(&consumer, "articles_kafka_messages_applied_total") == 60.0
+    });
+    let list = rest_json(&pipeline, "/articles");
+    let got: std::collections::BTreeMap<i64, String> = list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["id"].as_i64().unwrap(),
+                a["title"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(got, expected);
+}

@@ -16,8 +16,9 @@
 //! flight, commit, leave the group, exit 0 (while the API is down: stop retrying, commit
 //! nothing, exit 0).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::TcpListener;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -48,6 +49,8 @@ use crate::server::BoundServer;
 
 /// Most messages in one batch (one bulk request holds at most 10,000 rows).
 pub const MAX_BATCH_SIZE: usize = 10_000;
+/// Batches applied at once (without a key in common): one round of [`consume`].
+pub const BATCHES_IN_FLIGHT: usize = 3;
 /// A batch stops growing once its messages hold this many bytes: it bounds the consumer's memory
 /// and keeps a bulk request well under the REST API's 64 MiB body limit (JSON escaping at most
 /// sextuples text).
@@ -587,26 +590,32 @@ fn age(at: Timestamp, now: Timestamp) -> Option<Duration> {
     (now.naive() - at.naive()).to_std().ok()
 }
 
-/// Takes up to `size` messages (and about [`MAX_BATCH_BYTES`]): waits (until a stop) for the
-/// first, then at most `wait` for the rest. Empty only when a stop was requested.
+/// Takes up to `size` messages (and about [`MAX_BATCH_BYTES`]): waits for the first until a
+/// stop (or at most `first_wait`, when given), then at most `wait` for the rest. Empty when a
+/// stop was requested or `first_wait` passed without a message. Every message received is in the
+/// batch returned: waiting is cut short only between messages.
 pub async fn next_batch<C: ConsumerContext + 'static>(
     consumer: &StreamConsumer<C>,
     size: usize,
     wait: Duration,
+    first_wait: Option<Duration>,
     stop: &Stop,
     metrics: &ConsumerMetrics,
 ) -> Vec<OwnedMessage> {
     let mut batch = Vec::new();
     let mut bytes = 0;
-    let mut deadline: Option<tokio::time::Instant> = None;
+    let mut deadline = first_wait.map(|first| tokio::time::Instant::now() + first);
     while batch.len() < size && bytes < MAX_BATCH_BYTES && !stop.is_raised() {
         let woken = stop.wake.notified();
+        // Biased: a message that is already there is taken before a deadline that has passed.
         let received = match deadline {
             None => tokio::select! {
+                biased;
                 received = consumer.recv() => received,
                 _ = woken => break,
             },
             Some(deadline) => tokio::select! {
+                biased;
                 received = consumer.recv() => received,
                 _ = tokio::time::sleep_until(deadline) => break,
                 _ = woken => break,
@@ -617,7 +626,9 @@ pub async fn next_batch<C: ConsumerContext + 'static>(
                 bytes += message.payload_len() + message.key_len();
                 batch.push(message.detach());
                 metrics.consumed.inc();
-                deadline.get_or_insert_with(|| tokio::time::Instant::now() + wait);
+                if batch.len() == 1 {
+                    deadline = Some(tokio::time::Instant::now() + wait);
+                }
             }
             // Errors of the consumer itself (broker gone, partition EOF is off): librdkafka
             // reconnects by itself; report and keep polling.
@@ -773,7 +784,15 @@ pub async fn run(args: ConsumeArgs) -> anyhow::Result<()> {
         .set("auto.offset.reset", "earliest")
         .set("statistics.interval.ms", "1000")
         // Find a topic created after the consumer started within seconds, not 5 minutes.
-        .set("topic.metadata.refresh.interval.ms", "5000");
+        .set("topic.metadata.refresh.interval.ms", "5000")
+        // Prefetch at most 16 MiB (librdkafka's default is 64 MiB): a few batches ahead is
+        // enough, and it is most of the consumer's memory.
+        .set("queued.max.messages.kbytes", "16384")
+        .set("fetch.max.bytes", "8388608");
+    // The user's settings win over ours.
+    for (key, value) in args.kafka.all()? {
+        consumer_config.set(key, value);
+    }
     let consumer: StreamConsumer<ConsumerEvents> = consumer_config
         .create_with_context(ConsumerEvents {
             metrics: Arc::clone(&consumer_metrics),
@@ -820,7 +839,15 @@ pub async fn run(args: ConsumeArgs) -> anyhow::Result<()> {
         port = metrics_port,
         "Kafka consumer listening for metrics; consuming"
     );
-    let result = consume(&consumer, &applier, &args, &stop, &consumer_metrics).await;
+    let applier = Rc::new(applier);
+    let result = consume(
+        &consumer,
+        Rc::clone(&applier),
+        &args,
+        &stop,
+        &consumer_metrics,
+    )
+    .await;
     // Leaving the group (librdkafka's close) blocks while it talks to the broker.
     drop(applier);
     actix_web::rt::task::spawn_blocking(move || drop(consumer))
@@ -836,45 +863,138 @@ pub async fn run(args: ConsumeArgs) -> anyhow::Result<()> {
     }
 }
 
+/// A batch of a round, applied by a task of its own, with what it needs to be committed.
+struct InFlight {
+    /// What to commit once it is applied: one past its last message of each partition.
+    offsets: TopicPartitionList,
+    messages: usize,
+    /// The keys of its messages: a later batch that shares one waits for this one (one article's
+    /// changes are applied in order). `None`: a message without a key, which waits for, and
+    /// holds back, every other batch.
+    keys: Option<HashSet<Vec<u8>>>,
+    /// The task applying it (`None` once awaited early, see `outcome`).
+    task: Option<tokio::task::JoinHandle<Result<BatchOutcome, Halt>>>,
+    outcome: Option<Result<BatchOutcome, Halt>>,
+}
+
+impl InFlight {
+    fn conflicts_with(&self, keys: &Option<HashSet<Vec<u8>>>) -> bool {
+        match (&self.keys, keys) {
+            (Some(ours), Some(theirs)) => !ours.is_disjoint(theirs),
+            _ => true,
+        }
+    }
+}
+
+fn keys_of(batch: &[OwnedMessage]) -> Option<HashSet<Vec<u8>>> {
+    batch.iter().map(|m| m.key().map(<[u8]>::to_vec)).collect()
+}
+
+/// The consume loop, in rounds: read up to [`BATCHES_IN_FLIGHT`] batches (only the first waits
+/// for messages), apply them at once (the REST API parses one while its writer commits another)
+/// except that a batch sharing a key with an earlier one of the round waits for it (one article's
+/// changes are applied in order), then commit them in the order they were read. Nothing is read
+/// while a batch is in flight, so a rebalance, which librdkafka serves while we read, always falls
+/// between rounds: no partition moves to another consumer with its changes still being applied.
 async fn consume(
     consumer: &StreamConsumer<ConsumerEvents>,
-    applier: &BatchApplier,
+    applier: Rc<BatchApplier>,
     args: &ConsumeArgs,
     stop: &Stop,
     metrics: &ConsumerMetrics,
 ) -> anyhow::Result<()> {
-    loop {
-        let batch = next_batch(consumer, args.batch_size, args.batch_wait, stop, metrics).await;
-        if batch.is_empty() {
-            return Ok(());
-        }
-        match applier.apply_batch(&batch).await {
-            Ok(outcome) => {
-                tracing::debug!(
-                    messages = batch.len(),
-                    applied = outcome.applied,
-                    stale = outcome.stale,
-                    dead_lettered = outcome.dead_lettered,
-                    "batch applied"
-                );
-                let offsets = offsets_after(&batch)?;
-                // After a rebalance took a partition away, its commit fails: the new owner
-                // starts from the last commit and applies those messages again (harmlessly).
-                if let Err(error) = consumer.commit(&offsets, CommitMode::Sync) {
-                    tracing::warn!(%error, "offsets not committed; the messages will be delivered again");
+    while !stop.is_raised() {
+        let mut round: Vec<InFlight> = Vec::new();
+        while round.len() < BATCHES_IN_FLIGHT {
+            // The first batch of a round waits for messages; the others take what is there.
+            let first_wait = (!round.is_empty()).then_some(Duration::ZERO);
+            let batch = next_batch(
+                consumer,
+                args.batch_size,
+                args.batch_wait,
+                first_wait,
+                stop,
+                metrics,
+            )
+            .await;
+            if batch.is_empty() {
+                break;
+            }
+            let keys = keys_of(&batch);
+            if round.iter().any(|earlier| earlier.conflicts_with(&keys)) {
+                // Let the earlier batches land first.
+                for earlier in &mut round {
+                    if let Some(task) = earlier.task.take() {
+                        earlier.outcome = Some(
+                            task.await
+                                .map_err(|e| anyhow::anyhow!("a batch's task failed: {e}"))?,
+                        );
+                    }
                 }
             }
-            Err(Halt::Interrupted) => {
-                tracing::info!(
-                    "stopping with a batch not applied; it is delivered again at the next start"
-                );
+            let offsets = offsets_after(&batch)?;
+            let messages = batch.len();
+            let applier = Rc::clone(&applier);
+            let task = actix_web::rt::spawn(async move { applier.apply_batch(&batch).await });
+            round.push(InFlight {
+                offsets,
+                messages,
+                keys,
+                task: Some(task),
+                outcome: None,
+            });
+        }
+        let mode = if stop.is_raised() {
+            CommitMode::Sync
+        } else {
+            CommitMode::Async
+        };
+        for done in round {
+            if !finish(consumer, done, mode).await? {
                 return Ok(());
             }
-            Err(Halt::Fatal(error)) => return Err(error),
         }
-        if stop.is_raised() {
-            return Ok(());
+    }
+    Ok(())
+}
+
+/// Waits for a batch in flight and commits its offsets; `Ok(false)` when it was not applied
+/// (stopped while retrying), so neither it nor any later batch may be committed.
+async fn finish(
+    consumer: &StreamConsumer<ConsumerEvents>,
+    done: InFlight,
+    mode: CommitMode,
+) -> anyhow::Result<bool> {
+    let outcome = match (done.task, done.outcome) {
+        (_, Some(outcome)) => outcome,
+        (Some(task), None) => task
+            .await
+            .map_err(|e| anyhow::anyhow!("a batch's task failed: {e}"))?,
+        (None, None) => unreachable!("a batch has a task or an outcome"),
+    };
+    match outcome {
+        Ok(outcome) => {
+            tracing::debug!(
+                messages = done.messages,
+                applied = outcome.applied,
+                stale = outcome.stale,
+                dead_lettered = outcome.dead_lettered,
+                "batch applied"
+            );
+            // After a rebalance took a partition away, its commit fails: the new owner starts
+            // from the last commit and applies those messages again (harmlessly).
+            if let Err(error) = consumer.commit(&done.offsets, mode) {
+                tracing::warn!(%error, "offsets not committed; the messages will be delivered again");
+            }
+            Ok(true)
         }
+        Err(Halt::Interrupted) => {
+            tracing::info!(
+                "stopping with a batch not applied; it is delivered again at the next start"
+            );
+            Ok(false)
+        }
+        Err(Halt::Fatal(error)) => Err(error),
     }
 }
 
