@@ -140,6 +140,10 @@ pub fn connect(path: &Path) -> Result<DbConnection, OpenError> {
     Ok(conn)
 }
 
+/// Page cache of the writer: a group commit of a few bulk requests (a few MB) fits, so SQLite does
+/// not spill dirty pages in the middle of a transaction (the default is 2 MiB).
+const WRITER_CACHE_KIB: u32 = 16 * 1024;
+
 /// How often the checkpointer copies the WAL back into the database file.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 /// WAL size (in pages of 4 KiB) at which the writer checkpoints after a commit.
@@ -198,7 +202,9 @@ impl Store {
         writer_conn
             .batch_execute(&format!(
                 "PRAGMA wal_autocheckpoint = {WRITER_CHECKPOINT_PAGES}; \
-                 PRAGMA journal_size_limit = 67108864;"
+                 PRAGMA journal_size_limit = 67108864; \
+                 PRAGMA temp_store = MEMORY; \
+                 PRAGMA cache_size = -{WRITER_CACHE_KIB};"
             ))
             .map_err(|source| OpenError::Setup {
                 path: path.to_owned(),
