@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the integration tests need on a fresh Debian machine (idempotent; needs root for
 # apt-get): curl for the CLI tests, systemd-analyze for the unit files, Java and Maven for the
-# development Kafka broker (scripts/kafka.sh), and the browser test's Chromium and npm packages.
+# development Kafka broker (scripts/kafka.sh), Prometheus and promtool for the monitoring tests
+# (through scripts/prometheus.sh, which also keeps Debian's own prometheus.service from holding
+# :9090), and the browser test's Chromium and npm packages.
 # Building the project itself needs no package beyond Rust, a C compiler, make and perl.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +16,11 @@ if [[ ${#missing[@]} -gt 0 ]]; then
   echo "==> apt-get install ${missing[*]}"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then
+  echo "==> apt-get install --no-install-recommends prometheus"
+  scripts/prometheus.sh install
 fi
 
 if [[ -x scripts/install-browser-test-deps.sh ]]; then

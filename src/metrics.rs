@@ -15,6 +15,13 @@
 //! `path` is the route template (`/articles/{id}`), never the raw path, so cardinality stays
 //! bounded; requests that match no route share the value `unmatched`. Roles register their own
 //! gauges through [`Metrics::registry`].
+//!
+//! A labelled counter that has never been incremented does not exist for Prometheus, so an alert
+//! on it would see "no data" instead of 0. Each role therefore hands its route table to
+//! [`Metrics::expect_endpoints`], which creates the exceptions counter of every (method, path) it
+//! serves at 0 from start-up. The in-flight gauge is held by a guard for as long as the request's
+//! future lives, so a request that is dropped half-way (the client went away, a panic, shutdown)
+//! leaves it as it found it.
 
 use std::panic::AssertUnwindSafe;
 use std::time::Instant;
@@ -117,6 +124,17 @@ impl Metrics {
         }
     }
 
+    /// Creates the exceptions counter of every method and route template of `endpoints` at 0.
+    /// `endpoints` is a role's route table: (path template, the methods it answers as in an
+    /// `Allow` header, e.g. `"GET, HEAD"`).
+    pub fn expect_endpoints(&self, endpoints: &[(&str, &str)]) {
+        for (path, methods) in endpoints {
+            for method in methods.split(',').map(str::trim).filter(|m| !m.is_empty()) {
+                self.exceptions.with_label_values(&[method, path]);
+            }
+        }
+    }
+
     /// The registry, for role-specific collectors.
     pub fn registry(&self) -> &Registry {
         &self.registry
@@ -160,9 +178,7 @@ pub async fn observe(
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let started = Instant::now();
     let metrics = req.app_data::<web::Data<Metrics>>().cloned();
-    if let Some(metrics) = &metrics {
-        metrics.in_flight.inc();
-    }
+    let in_flight = metrics.as_ref().map(|m| InFlight::enter(&m.in_flight));
     let method = req.method().clone();
     let template = req.match_pattern();
     let uri = req.uri().clone(); // reference-counted: no copy of the path per request
@@ -183,8 +199,8 @@ pub async fn observe(
         Err(error) => error.as_response_error().status_code(),
     };
     let path = template.as_deref().unwrap_or(UNMATCHED_PATH);
+    drop(in_flight);
     if let Some(metrics) = &metrics {
-        metrics.in_flight.dec();
         metrics.record(method.as_str(), path, status, elapsed.as_secs_f64());
     }
     tracing::info!(
@@ -195,6 +211,24 @@ pub async fn observe(
         micros = elapsed.as_micros() as u64,
     );
     result
+}
+
+/// One request counted in `articles_http_requests_in_flight` while this lives. Dropped when the
+/// answer is ready, or with the request's future when actix drops it half-way (the client closed
+/// the connection, shutdown), so the gauge never keeps a request that is gone.
+struct InFlight(IntGauge);
+
+impl InFlight {
+    fn enter(gauge: &IntGauge) -> Self {
+        gauge.inc();
+        Self(gauge.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
 }
 
 /// `GET /metrics`.

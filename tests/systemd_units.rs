@@ -1,11 +1,12 @@
-//! The systemd units in contrib/systemd are valid (systemd-analyze verify) and start commands the
-//! binary accepts.
+//! The systemd units in contrib/systemd are valid (systemd-analyze verify), sandboxed to an
+//! exposure of 2.0 or lower (systemd-analyze security), and start commands the binary accepts.
 mod common;
 
 use std::path::Path;
 use std::process::Command;
 
-/// Every unit passes `systemd-analyze verify` without warnings, and its ExecStart names a
+/// Every unit passes `systemd-analyze verify` without warnings and `systemd-analyze security
+/// --offline=true --threshold=20` (an exposure level of 2.0 or lower), and its ExecStart names a
 /// subcommand and options that `articles` accepts.
 #[test]
 fn units_verify_and_name_real_commands() {
@@ -32,6 +33,18 @@ fn units_verify_and_name_real_commands() {
             out.status.success() && !stderr.contains(&*copy.to_string_lossy()),
             "{}: {stderr}",
             path.display()
+        );
+        let security = Command::new("systemd-analyze")
+            .args(["security", "--offline=true", "--threshold=20", "--no-pager"])
+            .arg(&copy)
+            .output()
+            .unwrap();
+        let report = String::from_utf8_lossy(&security.stdout);
+        assert!(
+            security.status.success(),
+            "{}: exposure over 2.0:\n{report}{}",
+            path.display(),
+            String::from_utf8_lossy(&security.stderr)
         );
         let exec = text
             .lines()

@@ -253,6 +253,19 @@ impl Store {
         self.writer.is_running()
     }
 
+    /// Writes waiting for the writer thread, and how many may wait ([`writer::QUEUE_DEPTH`]).
+    pub fn write_queue(&self) -> (usize, usize) {
+        (self.writer.queued(), writer::QUEUE_DEPTH)
+    }
+
+    /// Whether the database answers a read now: a pooled connection reads the schema version
+    /// from the file's header, inside a read transaction (waits at most [`BUSY_TIMEOUT`]).
+    pub fn check_readable(&self) -> Result<(), StoreError> {
+        let mut conn = self.reader()?;
+        conn.batch_execute("PRAGMA schema_version;")
+            .map_err(|e| StoreError::classify(&e))
+    }
+
     /// Connections of the read pool: (open, in use).
     pub fn pool_state(&self) -> (u32, u32) {
         let state = self.readers.state();

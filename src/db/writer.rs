@@ -25,7 +25,7 @@ use super::DbConnection;
 /// Most ops committed in one transaction.
 pub const MAX_BATCH: usize = 256;
 /// Ops that may wait for the writer before callers wait to enqueue.
-const QUEUE_DEPTH: usize = 4096;
+pub const QUEUE_DEPTH: usize = 4096;
 /// How often expired idempotency keys are deleted.
 const PURGE_EVERY: Duration = Duration::from_secs(600);
 
@@ -165,6 +165,12 @@ impl Writer {
     /// Whether the writer thread is still taking work.
     pub fn is_running(&self) -> bool {
         !self.queue.is_closed()
+    }
+
+    /// Ops queued and not yet taken by the writer thread (at most [`QUEUE_DEPTH`]; callers
+    /// beyond that wait to enqueue). A read of the channel's state: costs nothing.
+    pub fn queued(&self) -> usize {
+        self.queue.max_capacity() - self.queue.capacity()
     }
 }
 

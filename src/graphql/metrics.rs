@@ -5,6 +5,7 @@
 //! | `articles_graphql_operations_total` | counter | operation, outcome |
 //! | `articles_graphql_upstream_requests_total` | counter | method, status |
 //! | `articles_graphql_upstream_request_duration_seconds` | histogram, 100 µs – 10 s | method |
+//! | `articles_graphql_upstream_errors_total` | counter | kind: `unreachable`, `timeout`, `http_5xx` |
 //! | `articles_graphql_refusals_total` | counter | limit |
 //!
 //! `operation` is the client's `operationName` (letters, digits and `_`, at most 64 of them), or
@@ -15,7 +16,11 @@
 //!
 //! Upstream `status` is the REST API's HTTP status, or `unreachable` / `timeout`. A refusal's
 //! `limit` is `cost`, `rest_calls`, `response_size`, `busy` or `method` (a GET mutation); refused
-//! operations also count as `outcome="error"`.
+//! operations also count as `outcome="error"`. An upstream error is a REST call that failed for
+//! the REST API's reasons, not the client's: unreachable, timed out, or answered 5xx.
+//!
+//! Counters an alert or a dashboard reads exist at 0 from start-up: every refusal limit, every
+//! upstream error kind, and the outcomes of `anonymous` operations.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -29,6 +34,23 @@ use crate::metrics::LATENCY_BUCKETS;
 /// Distinct operation names tracked before new ones are counted as `other`.
 pub const MAX_OPERATION_NAMES: usize = 100;
 
+/// The `limit` label of every refusal (`Refusal::metric_label`).
+pub const REFUSAL_LIMITS: &[&str] = &["cost", "rest_calls", "response_size", "busy", "method"];
+
+/// The `kind` label of upstream errors.
+pub const UPSTREAM_ERROR_KINDS: &[&str] = &["unreachable", "timeout", "http_5xx"];
+
+/// The upstream error kind of a call's outcome (see `CallObserver`), `None` for a call the REST
+/// API answered below 500.
+fn upstream_error_kind(status: &str) -> Option<&'static str> {
+    match status {
+        "unreachable" => Some("unreachable"),
+        "timeout" => Some("timeout"),
+        status if status.starts_with('5') => Some("http_5xx"),
+        _ => None,
+    }
+}
+
 /// How an operation ended, for `articles_graphql_operations_total`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -38,6 +60,8 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    const ALL: [Self; 3] = [Self::Ok, Self::Failed, Self::Error];
+
     fn label(self) -> &'static str {
         match self {
             Self::Ok => "ok",
@@ -52,6 +76,7 @@ pub struct GraphqlMetrics {
     operations: IntCounterVec,
     upstream: IntCounterVec,
     upstream_duration: HistogramVec,
+    upstream_errors: IntCounterVec,
     refusals: IntCounterVec,
     names: Mutex<HashSet<String>>,
 }
@@ -80,6 +105,13 @@ impl GraphqlMetrics {
             .buckets(LATENCY_BUCKETS.to_vec()),
             &["method"],
         )?;
+        let upstream_errors = IntCounterVec::new(
+            Opts::new(
+                "articles_graphql_upstream_errors_total",
+                "Calls to the REST API that failed: unreachable, timed out or answered 5xx",
+            ),
+            &["kind"],
+        )?;
         let refusals = IntCounterVec::new(
             Opts::new(
                 "articles_graphql_refusals_total",
@@ -91,10 +123,21 @@ impl GraphqlMetrics {
         registry.register(Box::new(refusals.clone()))?;
         registry.register(Box::new(upstream.clone()))?;
         registry.register(Box::new(upstream_duration.clone()))?;
+        registry.register(Box::new(upstream_errors.clone()))?;
+        for limit in REFUSAL_LIMITS {
+            refusals.with_label_values(&[limit]);
+        }
+        for kind in UPSTREAM_ERROR_KINDS {
+            upstream_errors.with_label_values(&[kind]);
+        }
+        for outcome in Outcome::ALL {
+            operations.with_label_values(&["anonymous", outcome.label()]);
+        }
         Ok(Arc::new(Self {
             operations,
             upstream,
             upstream_duration,
+            upstream_errors,
             refusals,
             names: Mutex::default(),
         }))
@@ -135,6 +178,9 @@ impl GraphqlMetrics {
         let metrics = Arc::clone(self);
         Arc::new(move |method: &str, status: &str, elapsed: Duration| {
             metrics.upstream.with_label_values(&[method, status]).inc();
+            if let Some(kind) = upstream_error_kind(status) {
+                metrics.upstream_errors.with_label_values(&[kind]).inc();
+            }
             metrics
                 .upstream_duration
                 .with_label_values(&[method])
@@ -158,5 +204,23 @@ mod tests {
         }
         assert_eq!(metrics.operation_label(Some("Get_1")), "Get_1");
         assert_eq!(metrics.operation_label(Some("brand_new")), "other");
+    }
+
+    /// Failures of the REST API are upstream errors; its answers below 500 are not.
+    #[test]
+    fn upstream_errors_are_the_rest_apis_failures() {
+        for (status, kind) in [
+            ("unreachable", Some("unreachable")),
+            ("timeout", Some("timeout")),
+            ("503", Some("http_5xx")),
+            ("500", Some("http_5xx")),
+            ("404", None),
+            ("200", None),
+        ] {
+            assert_eq!(upstream_error_kind(status), kind, "{status}");
+            if let Some(kind) = kind {
+                assert!(UPSTREAM_ERROR_KINDS.contains(&kind));
+            }
+        }
     }
 }

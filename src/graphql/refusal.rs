@@ -127,6 +127,29 @@ impl Refusal {
 mod tests {
     use super::*;
 
+    /// Every refusal's metric label is one the metrics create at 0 from start-up.
+    #[test]
+    fn every_refusal_label_exists_from_start_up() {
+        for refusal in [
+            Refusal::OverBudget { cost: 2, budget: 1 },
+            Refusal::TooManyWrites {
+                writes: 2,
+                limit: 1,
+            },
+            Refusal::TooManyRestCalls { limit: 1 },
+            Refusal::ResponseTooLarge { limit: 1 },
+            Refusal::Busy {
+                retry_after: Duration::from_secs(1),
+            },
+            Refusal::MutationOverGet,
+        ] {
+            assert!(
+                super::super::metrics::REFUSAL_LIMITS.contains(&refusal.metric_label()),
+                "{refusal:?}"
+            );
+        }
+    }
+
     /// A refusal names its numbers in the message and in `extensions`, for people and programs.
     #[test]
     fn refusals_name_their_numbers() {

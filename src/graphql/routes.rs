@@ -56,6 +56,16 @@ pub struct State {
     pub prepared: PreparedOperations,
 }
 
+/// Every endpoint and the methods it answers. The metrics count each (method, path) pair from
+/// start-up; a test checks that each method listed is served and every other one refused, so a
+/// route added to [`configure`] (or `page::configure`) without a line here fails it.
+pub const ENDPOINTS: &[(&str, &str)] = &[
+    ("/graphql", "GET, HEAD, POST"),
+    ("/graphiql/{file}", "GET, HEAD"),
+    ("/health", "GET, HEAD"),
+    ("/metrics", "GET, HEAD"),
+];
+
 /// Registers every route.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(

@@ -710,6 +710,9 @@ fn partition_numbers(list: &TopicPartitionList) -> Vec<i32> {
     list.elements().iter().map(|e| e.partition()).collect()
 }
 
+/// The routes of the consumer's metrics server (see [`crate::metrics::Metrics::expect_endpoints`]).
+const METRICS_ENDPOINTS: &[(&str, &str)] = &[("/metrics", "GET"), ("/health", "GET")];
+
 /// The `/metrics` and `/health` server of the consumer.
 fn build_metrics_server(
     listener: TcpListener,
@@ -762,6 +765,7 @@ pub async fn run(args: ConsumeArgs) -> anyhow::Result<()> {
     let dlq_topic = args.dlq_topic();
     super::check_topic_name(&dlq_topic).map_err(anyhow::Error::msg)?;
     let metrics = web::Data::new(Metrics::new());
+    metrics.expect_endpoints(METRICS_ENDPOINTS);
     let consumer_metrics = ConsumerMetrics::register(metrics.registry())?;
     let listener = TcpListener::bind(&args.metrics_bind)
         .with_context(|| format!("cannot listen on {}", args.metrics_bind))?;

@@ -7,6 +7,7 @@
 //! - `handlers`: the article endpoints; `types`: request parsing and response bodies.
 //! - `compression`: answers compressed when the client asks (actix's `Compress`), with ETags,
 //!   `Vary` and small answers done right.
+//! - `db_metrics`: `/metrics` with the database checked at each scrape and the writer's queue.
 //!
 //! **Architecture Invariant:** handlers hold no SQL. They parse requests into domain types, call
 //! `db`, and turn the answer into the JSON contract; every error leaves through
@@ -14,6 +15,7 @@
 
 mod auth;
 mod compression;
+mod db_metrics;
 mod handlers;
 mod routes;
 mod types;
@@ -35,7 +37,7 @@ use crate::metrics::Metrics;
 use crate::server::{BoundServer, Signals};
 pub use compression::Codings;
 
-pub use routes::OPENAPI_JSON;
+pub use routes::{ENDPOINTS, OPENAPI_JSON};
 
 /// Options of `articles serve-rest`.
 #[derive(Debug, Clone, Parser)]
@@ -169,7 +171,9 @@ pub fn build_with(
     let store = Store::open(&path, args.read_connections)?;
     let port = listener.local_addr()?.port();
     let metrics = web::Data::new(Metrics::new());
+    metrics.expect_endpoints(routes::ENDPOINTS);
     register_store_gauges(&metrics, &store)?;
+    let database_up = db_metrics::register(&metrics, &store)?;
     let state = web::Data::new(RestState {
         store,
         api_token: args.api_token.clone().filter(|t| !t.is_empty()),
@@ -185,6 +189,7 @@ pub fn build_with(
         App::new()
             .app_data(state.clone())
             .app_data(metrics.clone())
+            .app_data(database_up.clone())
             .configure(|cfg| routes::configure(cfg, body_limit, bulk_body_limit))
             .wrap(middleware::from_fn(move |req, next: Next<BoxBody>| {
                 compression::skip_small(req, next, compress_min_size)
@@ -196,6 +201,10 @@ pub fn build_with(
             .wrap(crate::server::cors(&cors_origins))
             .wrap(middleware::from_fn(crate::metrics::observe))
     })
+    // A client that hangs up (its read side reaches EOF) gives up its request: the future is
+    // dropped rather than run for nobody (a write already queued still commits). HTTP clients
+    // do not half-close a connection they await an answer on.
+    .h1_allow_half_closed(false)
     .listen(listener)?
     .shutdown_timeout(args.shutdown_timeout.as_secs());
     if let Some(workers) = args.workers {

@@ -6,35 +6,48 @@ use actix_web::http::{header, Method};
 use actix_web::{guard, web, HttpRequest, HttpResponse, Resource, Route};
 use serde_json::json;
 
-use super::{handlers, RestState};
+use super::{db_metrics, handlers, RestState};
 use crate::db::WriteOp;
 use crate::error::ApiError;
-use crate::metrics;
 
 /// The OpenAPI 3 description served at `/openapi.json` (kept in a file; a test checks it
 /// against the routes).
 pub const OPENAPI_JSON: &str = include_str!("openapi.json");
 
+/// Every endpoint and the methods it answers (HEAD wherever GET). [`configure`] builds a resource
+/// for each, its 405 answers and OPTIONS name these methods in `Allow`, and the metrics count
+/// each (method, path) pair from start-up; a test checks that each method listed is served and
+/// every other one refused.
+pub const ENDPOINTS: &[(&str, &str)] = &[
+    ("/", "GET, HEAD"),
+    ("/health", "GET, HEAD"),
+    ("/metrics", "GET, HEAD"),
+    ("/openapi.json", "GET, HEAD"),
+    ("/articles", "GET, HEAD, POST"),
+    ("/articles/bulk", "POST"),
+    ("/articles/{id}", "GET, HEAD, PUT, DELETE"),
+];
+
 /// Registers every route. Limits come from the settings.
 pub fn configure(cfg: &mut web::ServiceConfig, body_limit: usize, bulk_body_limit: usize) {
     cfg.app_data(web::QueryConfig::default().error_handler(|error, _| query_error(error).into()))
         .app_data(json_config(body_limit))
-        .service(resource("/", "GET, HEAD").route(get_or_head().to(index)))
-        .service(resource("/health", "GET, HEAD").route(get_or_head().to(health)))
-        .service(resource("/metrics", "GET, HEAD").route(get_or_head().to(metrics::export)))
-        .service(resource("/openapi.json", "GET, HEAD").route(get_or_head().to(openapi)))
+        .service(resource("/").route(get_or_head().to(index)))
+        .service(resource("/health").route(get_or_head().to(health)))
+        .service(resource("/metrics").route(get_or_head().to(db_metrics::export)))
+        .service(resource("/openapi.json").route(get_or_head().to(openapi)))
         .service(
-            resource("/articles", "GET, HEAD, POST")
+            resource("/articles")
                 .route(get_or_head().to(handlers::list))
                 .route(web::post().to(handlers::create)),
         )
         .service(
-            resource("/articles/bulk", "POST")
+            resource("/articles/bulk")
                 .app_data(json_config(bulk_body_limit))
                 .route(web::post().to(handlers::bulk)),
         )
         .service(
-            resource("/articles/{id}", "GET, HEAD, PUT, DELETE")
+            resource("/articles/{id}")
                 .route(get_or_head().to(handlers::get))
                 .route(web::put().to(handlers::update))
                 .route(web::delete().to(handlers::delete)),
@@ -49,8 +62,14 @@ fn get_or_head() -> Route {
     web::route().guard(guard::Any(guard::Get()).or(guard::Head()))
 }
 
-/// A resource whose unknown methods get a JSON 405 naming the allowed ones.
-fn resource(path: &str, allow: &'static str) -> Resource {
+/// The resource of `path`, one of [`ENDPOINTS`], whose other methods get a JSON 405 naming the
+/// allowed ones.
+fn resource(path: &str) -> Resource {
+    let allow = ENDPOINTS
+        .iter()
+        .find(|(p, _)| *p == path)
+        .map(|(_, allow)| *allow)
+        .unwrap_or_else(|| panic!("{path} is not in ENDPOINTS"));
     web::resource(path).default_service(web::to(move |req: HttpRequest| async move {
         if req.method() == Method::OPTIONS {
             return HttpResponse::NoContent()

@@ -9,6 +9,8 @@
 //! - `target`: the destinations ([`target::Destination`]).
 //! - `verify`: [`VerifyArgs`], the row-by-row comparison of two databases.
 //! - `progress`: progress bar / log lines and the summary ([`progress::Counts`]).
+//! - `metrics`: `/metrics` of a `--watch` run (`--metrics-bind`): rows applied, passes, errors,
+//!   the last success.
 //!
 //! # How changes are found
 //! The destination keeps, per article id, a digest of the source row it last applied
@@ -22,6 +24,7 @@
 //! SQL (that is `db::sync_state`), and speaks to a REST API only through `api_client`.
 
 mod kafka;
+pub mod metrics;
 pub mod plan;
 pub mod progress;
 pub mod record;
@@ -110,6 +113,16 @@ pub struct SyncArgs {
     /// Pause between passes of --watch.
     #[arg(long, default_value = "5s", value_parser = parse_duration, value_name = "DURATION")]
     pub interval: Duration,
+
+    /// With --watch: serve Prometheus metrics (rows applied, passes, errors, the time of the last
+    /// successful pass) on `/metrics` at this address (host:port; port 0 picks a free one).
+    #[arg(
+        long,
+        env = "ARTICLES_SYNC_METRICS_BIND",
+        requires = "watch",
+        value_name = "ADDR"
+    )]
+    pub metrics_bind: Option<String>,
 
     /// Do not sync: compare source and destination like `articles verify` (exit 1 if they
     /// differ).
@@ -366,6 +379,9 @@ impl SyncPass {
             if report.list_ids {
                 print_ids(&step.plan);
             }
+            if let Some(metrics) = report.metrics.as_ref().filter(|_| !options.dry_run) {
+                metrics.batch(&step.counts);
+            }
             // For tests and debugging: a line per batch once it is committed.
             tracing::debug!(through = ?step.done_through, changed = step.counts.changed(), "batch applied");
             progress.update(step.done_through, &self.totals);
@@ -452,11 +468,13 @@ pub struct PlannedBatch {
     pub done_through: Option<i64>,
 }
 
-/// How a pass reports: progress display, id listing, and the stop flag it obeys.
+/// How a pass reports: progress display, id listing, metrics, and the stop flag it obeys.
 pub struct PassReport {
     pub show_progress: bool,
     pub list_ids: bool,
     pub stop: Arc<AtomicBool>,
+    /// Counts each applied batch's rows (`--metrics-bind`).
+    pub metrics: Option<Arc<metrics::SyncMetrics>>,
 }
 
 fn print_ids(plan: &BatchPlan) {
@@ -597,6 +615,41 @@ pub async fn run(args: SyncArgs) -> anyhow::Result<Verdict> {
     if args.watch {
         stop_on_signal(stop.clone(), wake.clone())?;
     }
+    let exporter = match &args.metrics_bind {
+        Some(address) => {
+            let (server, metrics) = metrics::build(address)?;
+            tracing::info!(port = server.port(), "sync metrics listening");
+            let handle = server.handle();
+            actix_web::rt::spawn(server.run());
+            Some((handle, metrics))
+        }
+        None => None,
+    };
+    let metrics = exporter.as_ref().map(|(_, metrics)| Arc::clone(metrics));
+    let result = watch_loop(
+        &args,
+        &mut source,
+        &mut destination,
+        &options,
+        (&stop, &wake),
+        metrics,
+    )
+    .await;
+    if let Some((handle, _)) = exporter {
+        handle.stop(true).await;
+    }
+    result
+}
+
+/// The passes of [`run`]: one, or with `--watch` one every `--interval` until `stop`.
+async fn watch_loop(
+    args: &SyncArgs,
+    source: &mut SourceDb,
+    destination: &mut Destination,
+    options: &SyncOptions,
+    (stop, wake): (&Arc<AtomicBool>, &tokio::sync::Notify),
+    metrics: Option<Arc<metrics::SyncMetrics>>,
+) -> anyhow::Result<Verdict> {
     let route = format!("{} -> {}", args.from.display(), destination.describe());
     let mut first = true;
     loop {
@@ -606,12 +659,19 @@ pub async fn run(args: SyncArgs) -> anyhow::Result<Verdict> {
             show_progress: first,
             list_ids: args.dry_run && args.verbose,
             stop: stop.clone(),
+            metrics: metrics.clone(),
         };
-        let ran = pass
-            .run(&mut source, &mut destination, &options, &mut report)
-            .await;
+        let ran = pass.run(source, destination, options, &mut report).await;
         // Back to WAL even after a failed pass.
         let ran = ran.and(destination.finish_pass());
+        if let Some(metrics) = &metrics {
+            let outcome = match &ran {
+                Ok(()) if pass.is_complete() => metrics::PassOutcome::Complete,
+                Ok(()) => metrics::PassOutcome::Stopped,
+                Err(_) => metrics::PassOutcome::Failed,
+            };
+            metrics.pass(outcome, started.elapsed());
+        }
         match ran {
             Ok(()) => {
                 let counts = pass.totals;
