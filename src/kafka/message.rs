@@ -40,6 +40,33 @@ impl SyncMessage<'_> {
     }
 }
 
+/// [`SyncMessage`] read as a plain struct (the fast path of [`decode`]).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FlatMessage<'a> {
+    op: Op,
+    article: Option<BulkRow<'a>>,
+    id: Option<i64>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum Op {
+    Upsert,
+    Delete,
+}
+
+impl<'a> FlatMessage<'a> {
+    /// `None` for a combination [`SyncMessage`] does not have (then the slow path says why).
+    fn into_sync(self) -> Option<SyncMessage<'a>> {
+        match (self.op, self.article, self.id) {
+            (Op::Upsert, Some(article), None) => Some(SyncMessage::Upsert { article }),
+            (Op::Delete, None, Some(id)) => Some(SyncMessage::Delete { id }),
+            _ => None,
+        }
+    }
+}
+
 /// The original design's message: a bare article, with or without its id. Fields it does not
 /// use (an author, say) are ignored, as the original consumer ignored them.
 #[derive(Debug, Deserialize)]
@@ -100,9 +127,13 @@ pub fn decode(key: Option<&[u8]>, value: Option<&[u8]>) -> Result<Change, Poison
     let Some(value) = value else {
         return tombstone(key);
     };
-    // Fast path: what `articles sync` publishes parses in one go.
-    if let Ok(message) = serde_json::from_slice::<SyncMessage>(value) {
-        return sync_change(message);
+    // Fast path: what `articles sync` publishes parses in one go, without the buffering serde
+    // does for an internally tagged enum (a copy of every string; measured: ~5% of the
+    // consumer's time).
+    if let Ok(message) = serde_json::from_slice::<FlatMessage>(value) {
+        if let Some(message) = message.into_sync() {
+            return sync_change(message);
+        }
     }
     let json: serde_json::Value = serde_json::from_slice(value)
         .map_err(|e| poison("invalid_json", format!("the value is not JSON: {e}")))?;
@@ -225,6 +256,11 @@ mod tests {
             ("{not json", "invalid_json"),
             (r#"{"op": "merge", "id": 1}"#, "invalid_message"),
             (r#"{"op": "delete", "id": 0}"#, "invalid_message"),
+            (
+                r#"{"op": "delete", "id": 1, "article": {"id": 1, "title": "t", "content": "c"}}"#,
+                "invalid_message",
+            ),
+            (r#"{"op": "upsert"}"#, "invalid_message"),
             (
                 r#"{"op": "upsert", "article": {"id": 1, "title": " ", "content": "c"}}"#,
                 "invalid_article",
