@@ -106,7 +106,7 @@ pub struct ConsumeArgs {
     pub api_token: Option<String>,
 
     /// Most messages applied in one bulk request (1 to 10000).
-    #[arg(long, env = "ARTICLES_KAFKA_BATCH_SIZE", default_value_t = 2000, value_parser = parse_batch_size, value_name = "N")]
+    #[arg(long, env = "ARTICLES_KAFKA_BATCH_SIZE", default_value_t = 1000, value_parser = parse_batch_size, value_name = "N")]
     pub batch_size: usize,
 
     /// Once a batch has its first message, how long to wait for it to fill.
@@ -789,10 +789,14 @@ pub async fn run(args: ConsumeArgs) -> anyhow::Result<()> {
         .set("statistics.interval.ms", "1000")
         // Find a topic created after the consumer started within seconds, not 5 minutes.
         .set("topic.metadata.refresh.interval.ms", "5000")
-        // Prefetch at most 16 MiB (librdkafka's default is 64 MiB): a few batches ahead is
+        // Prefetch at most 8 MiB (librdkafka's default is 64 MiB): a few batches ahead is
         // enough, and it is most of the consumer's memory.
-        .set("queued.max.messages.kbytes", "16384")
-        .set("fetch.max.bytes", "8388608");
+        .set("queued.max.messages.kbytes", "8192")
+        .set("fetch.max.bytes", "8388608")
+        // Once that queue is full, fetch again as soon as we have taken from it: librdkafka
+        // waits 1 s by default, so a consumer draining a backlog sat idle for half a second
+        // after every few hundred milliseconds of work (drain of 200k articles: 19k -> 45k/s).
+        .set("fetch.queue.backoff.ms", "10");
     // The user's settings win over ours.
     for (key, value) in args.kafka.all()? {
         consumer_config.set(key, value);
