@@ -150,16 +150,16 @@ pub fn apply(
             diesel::update(articles_table::table.find(current.id))
                 .set(&target)
                 .execute(conn)?;
+            if current.title != row.title.as_str() {
+                articles::reindex_title(conn, current.id, row.title.as_str())?;
+            }
             outcome.updated += 1;
         }
     }
     outcome.inserted = fresh.len() as u64;
     write_new(conn, fresh, now)?;
-    for &id in &changes.delete {
-        if articles::delete(conn, id)? {
-            outcome.deleted += 1;
-        }
-    }
+    let delete: Vec<i64> = changes.delete.iter().map(|id| id.0).collect();
+    outcome.deleted = articles::delete_many(conn, &delete)? as u64;
     Ok(outcome)
 }
 
@@ -175,12 +175,20 @@ pub fn write_new<'a>(
     // Tuples of `column.eq(value)`, not the derived `Insertable` struct: Diesel treats struct
     // fields as defaultable and then runs a SQLite batch as one INSERT per row (measured: a
     // 300,000-row sync took 4.5 s instead of 2.6 s).
-    let rows: Vec<NewRowValues<'a>> = rows.into_iter().map(|row| row.as_new(now)).collect();
+    let rows: Vec<&UpsertRow> = rows.into_iter().collect();
     let mut written = 0;
     for chunk in rows.chunks(WRITE_CHUNK) {
+        // The count and the search index follow the rows: ids already present are replaced
+        // (their index entries first removed), the others counted as new.
+        let ids: Vec<i64> = chunk.iter().map(|row| row.id.0).collect();
+        let existing = articles::existing_ids(conn, &ids)?;
+        let values: Vec<NewRowValues<'_>> = chunk.iter().map(|row| row.as_new(now)).collect();
         written += diesel::replace_into(articles_table::table)
-            .values(chunk)
+            .values(&values)
             .execute(conn)?;
+        articles::unindex_titles(conn, &existing)?;
+        articles::index_titles(conn, chunk.iter().map(|row| (row.id.0, row.title.as_str())))?;
+        articles::adjust_count(conn, (chunk.len() - existing.len()) as i64)?;
     }
     Ok(written)
 }

@@ -189,7 +189,7 @@ impl<'de> serde::Deserialize<'de> for Timestamp {
 }
 
 /// A row of `articles` as it is read.
-#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Identifiable)]
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, QueryableByName, Selectable, Identifiable)]
 #[diesel(table_name = articles, check_for_backend(diesel::sqlite::Sqlite))]
 pub struct Article {
     pub id: i64,

@@ -71,16 +71,34 @@ pub fn prepare_destination(conn: &mut DbConnection) -> QueryResult<()> {
 /// Switches an empty destination to a rollback journal for a first bulk load, so every page is
 /// written once instead of to the WAL and again at each checkpoint. A rollback journal is just as
 /// atomic (a killed run leaves a hot journal that the next connection rolls back). Returns
-/// whether the switch happened: SQLite refuses it while another connection has the database
-/// open, and then the load simply stays in WAL mode. [`end_bulk_load`] switches back.
+/// whether the switch happened: SQLite can only leave WAL mode while no other connection has the
+/// database open (a server serving it, say), and then the load simply stays in WAL mode. The
+/// attempt does not wait for the others (their connections stay open for as long as they run).
+/// [`end_bulk_load`] switches back.
 pub fn begin_bulk_load(conn: &mut DbConnection) -> QueryResult<bool> {
     #[derive(QueryableByName)]
     struct Mode {
         #[diesel(sql_type = Text)]
         journal_mode: String,
     }
-    let mode = diesel::sql_query("PRAGMA journal_mode = DELETE").get_result::<Mode>(conn)?;
-    Ok(mode.journal_mode.eq_ignore_ascii_case("delete"))
+    conn.batch_execute("PRAGMA busy_timeout = 0;")?;
+    let mode = diesel::sql_query("PRAGMA journal_mode = DELETE").get_result::<Mode>(conn);
+    conn.batch_execute(&format!(
+        "PRAGMA busy_timeout = {};",
+        BUSY_TIMEOUT.as_millis()
+    ))?;
+    match mode {
+        Ok(mode) => Ok(mode.journal_mode.eq_ignore_ascii_case("delete")),
+        Err(error)
+            if matches!(
+                super::StoreError::classify(&error),
+                super::StoreError::Busy(_)
+            ) =>
+        {
+            Ok(false)
+        }
+        Err(error) => Err(error),
+    }
 }
 
 /// Back to WAL after [`begin_bulk_load`] (what [`super::connect`] sets for every role).

@@ -121,7 +121,7 @@ pub async fn list(
         Ok::<_, ApiError>((page, filter))
     })
     .await??;
-    let next = next_page(&filter, page.total);
+    let next = next_page(&filter, page.next.as_ref());
     Ok(HttpResponse::Ok().json(ArticleList {
         success: true,
         count: page.articles.len(),
