@@ -548,6 +548,44 @@ async fn total_is_exact_after_every_kind_of_write() {
     assert_bookkeeping(&b, expected);
     sync(&["--rescan"]);
     assert_bookkeeping(&b, expected);
+    // Someone else writes the file behind our back; `sync --rescan` (as for any foreign write)
+    // rebuilds the count and the index with the rows.
+    let mut other = SqliteConnection::establish(&b.to_string_lossy()).unwrap();
+    other
+        .batch_execute(
+            "DELETE FROM articles WHERE id IN (1, 2);
+             INSERT INTO articles VALUES (5000, 'Foreign', 'c', '2024-01-01 00:00:00',
+                                          '2024-01-01 00:00:00');",
+        )
+        .unwrap();
+    sync(&["--rescan"]);
+    assert_bookkeeping(&b, expected);
+}
+
+/// A database from before the kept count and the search index gets both when it is opened:
+/// the migration counts its rows and indexes its titles.
+#[actix_rt::test]
+async fn an_existing_database_migrates_with_its_count_and_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    let mut conn = articles::db::connect(&path).unwrap();
+    // The file as the previous release left it: no count, no index, no created_at index.
+    conn.batch_execute(
+        "DROP TABLE article_search; DROP TABLE article_stats; DROP INDEX articles_created_at;
+         DELETE FROM __diesel_schema_migrations WHERE version LIKE '20261207%';
+         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 150)
+         INSERT INTO articles SELECT i, 'Ünïcode title ' || i, 'c', '2024-01-01 00:00:00',
+             '2024-01-01 00:00:00' FROM n;",
+    )
+    .unwrap();
+    drop(conn);
+    let app = common::spawn_rest_on(dir, path.clone(), |_| {}).await;
+    assert_eq!(api_total(&app).await, 150);
+    let found = app
+        .get("/articles?q=%C3%9CN%C3%8FCODE%20TITLE%2014&limit=1")
+        .await;
+    assert_eq!(found.body["total"], 11, "{}", found.text);
+    assert_bookkeeping(&path, 150);
 }
 
 /// A server killed with SIGKILL in the middle of bulk writes leaves the kept count and the search

@@ -186,7 +186,9 @@ pub fn write_new<'a>(
         written += diesel::replace_into(articles_table::table)
             .values(&values)
             .execute(conn)?;
-        articles::unindex_titles(conn, &existing)?;
+        // Every id of the chunk, not only those present: an index entry left by someone who
+        // deleted a row behind our back must not block the new one.
+        articles::unindex_titles(conn, &ids)?;
         articles::index_titles(conn, chunk.iter().map(|row| (row.id.0, row.title.as_str())))?;
         articles::adjust_count(conn, (chunk.len() - existing.len()) as i64)?;
     }

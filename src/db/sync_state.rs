@@ -122,10 +122,14 @@ pub fn state_count(conn: &mut DbConnection) -> QueryResult<i64> {
 
 /// Forgets every digest and marks every article present in this database as unknown (digest 0),
 /// so the next sync compares each of them with the source and deletes those the source lacks.
-/// Used when the state is missing (a destination sync did not create) or `--rescan` asks.
+/// Used when the state is missing (a destination sync did not create) or `--rescan` asks, that
+/// is, after others may have written the file: the kept count and the search index are rebuilt
+/// from the articles in the same transaction.
 pub fn state_reset_from_articles(conn: &mut DbConnection) -> QueryResult<usize> {
     conn.immediate_transaction(|conn| {
         diesel::delete(sync_state::table).execute(conn)?;
+        super::articles::recount(conn)?;
+        super::articles::rebuild_search(conn)?;
         diesel::sql_query("INSERT INTO sync_state (id, digest) SELECT id, 0 FROM articles")
             .execute(conn)
     })
