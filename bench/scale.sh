@@ -108,6 +108,7 @@ one_request() {
 
 for N in $SIZES; do
     echo "== $N articles ==" >&2
+    record "$N" "load_average_1min" "$(cut -d' ' -f1 /proc/loadavg)"
     A="$DIR/a.db"; B="$DIR/b.db"; REF="$DIR/ref.db"
     rm -f "$A" "$B" "$B-wal" "$B-shm" "$REF"
     sqlite3 "$A" <<EOF
@@ -147,6 +148,7 @@ EOF
     for sort in id -id created_at -created_at updated_at -updated_at; do
         read -r rps p50 p99 <<<"$(wrk_run "$URL/articles?limit=20&sort=$sort")"
         record "$N" "first_page_${sort}_rps" "$rps"
+        record "$N" "first_page_${sort}_p50_ms" "$p50"
         record "$N" "first_page_${sort}_p99_ms" "$p99"
         path="/articles?limit=20&sort=$sort"
         for _ in $(seq 50); do
@@ -160,6 +162,7 @@ EOF
     for q in "article%2099999" "article%20421" "cle%2012345"; do
         read -r rps p50 p99 <<<"$(wrk_run "$URL/articles?limit=20&q=$q")"
         record "$N" "q=${q//%20/ }_rps" "$rps"
+        record "$N" "q=${q//%20/ }_p50_ms" "$p50"
         record "$N" "q=${q//%20/ }_p99_ms" "$p99"
     done
     read -r rps p50 p99 <<<"$(wrk_run "$URL/articles?limit=20&q=article%2099999&sort=-created_at")"

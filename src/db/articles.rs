@@ -473,7 +473,7 @@ pub fn recount(conn: &mut DbConnection) -> QueryResult<i64> {
 const INDEX_CHUNK: usize = 400;
 
 /// Adds `rows` (id, title) to the search index. The ids must not be in it.
-pub(crate) fn index_titles<'a>(
+fn index_titles<'a>(
     conn: &mut DbConnection,
     rows: impl IntoIterator<Item = (i64, &'a str)>,
 ) -> QueryResult<()> {
@@ -494,13 +494,67 @@ pub(crate) fn index_titles<'a>(
     Ok(())
 }
 
-/// Removes `ids` from the search index.
+/// Removes `ids` from the search index. Only the ids it holds are deleted: FTS5 writes its
+/// pending inserts out as a new segment whenever it is asked to write a rowid at or below the
+/// last one it wrote, so deleting absent ids made a segment per statement.
 pub(crate) fn unindex_titles(conn: &mut DbConnection, ids: &[i64]) -> QueryResult<()> {
-    for chunk in ids.chunks(INDEX_CHUNK) {
-        diesel::delete(article_search::table.filter(article_search::rowid.eq_any(chunk)))
-            .execute(conn)?;
+    if ids.is_empty() {
+        return Ok(());
+    }
+    #[derive(QueryableByName)]
+    struct Id {
+        #[diesel(sql_type = BigInt)]
+        id: i64,
+    }
+    let indexed: Vec<i64> = diesel::sql_query(
+        "SELECT s.rowid AS id FROM json_each(?) j CROSS JOIN article_search s ON s.rowid = j.value",
+    )
+    .bind::<Text, _>(id_list(ids))
+    .load::<Id>(conn)?
+    .into_iter()
+    .map(|row| row.id)
+    .collect();
+    if !indexed.is_empty() {
+        diesel::sql_query(
+            "DELETE FROM article_search WHERE rowid IN (SELECT value FROM json_each(?))",
+        )
+        .bind::<Text, _>(id_list(&indexed))
+        .execute(conn)?;
     }
     Ok(())
+}
+
+/// Indexes the titles of the articles `ids` (none of them indexed yet), in one statement. One
+/// statement, because FTS5 writes out its pending entries as a segment of their own at the start
+/// of every later statement of the transaction (its savepoint): indexed a chunk at a time beside
+/// the rows, a 1M-row first load spent a fifth of its time writing and merging those segments.
+pub(crate) fn index_articles(conn: &mut DbConnection, ids: &[i64]) -> QueryResult<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    diesel::sql_query(
+        "INSERT INTO article_search (rowid, title_folded) \
+         SELECT a.id, fold_title(a.title) FROM json_each(?) j \
+         CROSS JOIN articles a ON a.id = j.value",
+    )
+    .bind::<Text, _>(id_list(ids))
+    .execute(conn)
+    .map(drop)
+}
+
+/// How many of `ids` are articles now.
+pub(crate) fn count_present(conn: &mut DbConnection, ids: &[i64]) -> QueryResult<i64> {
+    diesel::sql_query(
+        "SELECT count(*) AS n FROM articles WHERE id IN (SELECT value FROM json_each(?))",
+    )
+    .bind::<Text, _>(id_list(ids))
+    .get_result::<Count>(conn)
+    .map(|c| c.n)
+}
+
+/// `ids` as a JSON array, one bind for any number of ids (`json_each`).
+fn id_list(ids: &[i64]) -> String {
+    serde_json::to_string(ids).expect("integers serialize")
 }
 
 /// Indexes a changed title of an existing article.
@@ -563,14 +617,6 @@ pub fn delete_many(conn: &mut DbConnection, ids: &[i64]) -> QueryResult<usize> {
     }
     adjust_count(conn, -(deleted as i64))?;
     Ok(deleted)
-}
-
-/// Which of `ids` are articles now.
-pub(crate) fn existing_ids(conn: &mut DbConnection, ids: &[i64]) -> QueryResult<Vec<i64>> {
-    articles::table
-        .filter(articles::id.eq_any(ids))
-        .select(articles::id)
-        .load(conn)
 }
 
 /// What an Idempotency-Key was first used for.
