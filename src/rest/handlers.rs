@@ -122,7 +122,7 @@ pub async fn list(
     })
     .await??;
     let next = next_page(&filter, page.next.as_ref());
-    Ok(HttpResponse::Ok().json(ArticleList {
+    let body = ArticleList {
         success: true,
         count: page.articles.len(),
         data: page.articles.iter().map(contract::Article::from).collect(),
@@ -130,7 +130,11 @@ pub async fn list(
         limit: filter.limit,
         offset: filter.offset,
         next,
-    }))
+    }
+    .to_json();
+    Ok(HttpResponse::Ok()
+        .content_type(header::ContentType::json())
+        .body(body))
 }
 
 /// `GET /articles/{id}`
