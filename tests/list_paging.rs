@@ -468,7 +468,7 @@ async fn search_equals_a_brute_force_scan() {
     assert_bookkeeping(&app.db_path, TRICKY_TITLES.len() as i64);
 }
 
-/// `total` (and /health's count, and the search index) are exact after creates, deletes, bulk
+/// `total` (and /health's and /metrics' count, and the search index) are exact after creates, deletes, bulk
 /// upserts over new and existing ids, bulk deletes, and `articles sync` into the file.
 #[actix_rt::test]
 async fn total_is_exact_after_every_kind_of_write() {
@@ -495,6 +495,15 @@ async fn total_is_exact_after_every_kind_of_write() {
     assert_eq!(api_total(&app).await, 4);
     let health = app.get("/health").await;
     assert_eq!(health.body["articles"], 4);
+    let metrics = app.get("/metrics").await;
+    assert!(
+        metrics
+            .text
+            .lines()
+            .any(|line| line == "articles_articles 4"),
+        "{}",
+        metrics.text
+    );
     assert_eq!(app.get("/articles?q=bulk").await.body["total"], 2);
     assert_bookkeeping(&app.db_path, 4);
     app.stop().await;
