@@ -736,3 +736,44 @@ fn no_list_query_scans_the_articles_table() {
     }
     assert!(checked > 300, "{checked}");
 }
+
+/// Creates, edits, deletes and bulk writes sent all at once (so the writer commits many of them
+/// in one group commit, some touching the same ids) leave the kept count and the search index
+/// exactly in step with the rows.
+#[actix_rt::test]
+async fn concurrent_writes_in_one_group_commit_keep_the_bookkeeping() {
+    let app = spawn_rest().await;
+    let seed: Vec<Value> = (1..=100)
+        .map(|id| json!({"id": id, "title": format!("Seed {id}"), "content": "c"}))
+        .collect();
+    assert_eq!(
+        app.post("/articles/bulk", &json!({"upsert": seed}))
+            .await
+            .status,
+        200
+    );
+    let mut requests = Vec::new();
+    for i in 0..60i64 {
+        let app = &app;
+        requests.push(Box::pin(async move {
+            match i % 6 {
+                0 => app.post("/articles", &json!({"title": format!("New {i}"), "content": "x"})).await,
+                1 => app.put(&format!("/articles/{}", i + 1), &json!({"title": format!("Édité {i}")})).await,
+                2 => app.delete(&format!("/articles/{}", i + 1)).await,
+                3 => app.delete(&format!("/articles/{}", 101 + i % 12)).await,
+                4 => {
+                    let body = json!({"upsert": [{"id": 101 + i % 12, "title": format!("Bulk {i}"), "content": "b"}],
+                                      "delete": [i + 2]});
+                    app.post("/articles/bulk", &body).await
+                }
+                _ => app.put(&format!("/articles/{}", 101 + i % 12), &json!({"title": format!("Later {i}")})).await,
+            }
+        }) as std::pin::Pin<Box<dyn std::future::Future<Output = common::Reply>>>);
+    }
+    for reply in futures_util::future::join_all(requests).await {
+        assert!(matches!(reply.status, 200 | 201 | 404), "{}", reply.text);
+    }
+    let (rows, ..) = bookkeeping(&app.db_path);
+    assert_bookkeeping(&app.db_path, rows);
+    assert_eq!(api_total(&app).await, rows);
+}
