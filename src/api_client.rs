@@ -34,6 +34,9 @@ pub struct ListParams {
     pub q: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub updated_since: Option<String>,
+    /// `id`, `-id`, `created_at`, `-created_at`, `updated_at`, `-updated_at`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sort: Option<String>,
 }
 
 /// Why a call failed.

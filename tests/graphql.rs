@@ -110,7 +110,7 @@ async fn introspection_matches_the_schema_of_the_original_design() {
         fields_of(schema, "Query"),
         expect_fields(&[
             (
-                "getArticles(limit: Int, offset: Int, query: String)",
+                "getArticles(limit: Int, offset: Int, query: String, sort: ArticleSort)",
                 "ArticlesResponse!"
             ),
             ("getArticle(id: Int!)", "ArticleResponse!"),
@@ -130,6 +130,108 @@ async fn introspection_matches_the_schema_of_the_original_design() {
             ("deleteArticle(id: Int!)", "DeleteResponse!"),
         ])
     );
+}
+
+/// `ArticleSort` has one value per REST order, each described; `getArticles` says it lists in
+/// id order unless `sort` says otherwise (and no longer claims "newest first").
+#[actix_web::test]
+async fn get_articles_sort_is_described_truthfully() {
+    let stack = spawn_stack().await;
+    let data = stack.graphql.data(INTROSPECTION_QUERY, json!({})).await;
+    let types = data["__schema"]["types"].as_array().unwrap();
+    let sort = types.iter().find(|t| t["name"] == "ArticleSort").unwrap();
+    assert_eq!(sort["kind"], "ENUM");
+    let values: Vec<(&str, &str)> = sort["enumValues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            (
+                v["name"].as_str().unwrap(),
+                v["description"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    let names: Vec<&str> = values.iter().map(|(name, _)| *name).collect();
+    assert_eq!(
+        names,
+        [
+            "ID",
+            "ID_DESC",
+            "CREATED_AT",
+            "CREATED_AT_DESC",
+            "UPDATED_AT",
+            "UPDATED_AT_DESC"
+        ]
+    );
+    assert!(values
+        .iter()
+        .all(|(_, description)| description.contains("REST `sort=")));
+    let query = types.iter().find(|t| t["name"] == "Query").unwrap();
+    let get_articles = query["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == "getArticles")
+        .unwrap();
+    let description = get_articles["description"].as_str().unwrap();
+    assert!(
+        description.contains("in id order (lowest first) unless `sort`"),
+        "{description}"
+    );
+    assert!(!description.contains("newest first"), "{description}");
+}
+
+/// `getArticles(sort: …)` lists the rows REST lists with the same `sort`, for every order.
+#[actix_web::test]
+async fn get_articles_sorts_as_rest_does() {
+    let stack = spawn_stack().await;
+    for title in ["one", "two", "three"] {
+        stack.rest.create_article(title, "x").await;
+    }
+    let edited = stack
+        .rest
+        .put("/articles/1", &json!({"title": "one again"}))
+        .await;
+    assert_eq!(edited.status, 200);
+    for (graphql, rest) in [
+        ("ID", "id"),
+        ("ID_DESC", "-id"),
+        ("CREATED_AT", "created_at"),
+        ("CREATED_AT_DESC", "-created_at"),
+        ("UPDATED_AT", "updated_at"),
+        ("UPDATED_AT_DESC", "-updated_at"),
+    ] {
+        let page = stack
+            .graphql
+            .data(
+                &format!("{{ getArticles(sort: {graphql}) {{ data {{ id }} }} }}"),
+                json!({}),
+            )
+            .await;
+        let graphql_ids: Vec<i64> = page["getArticles"]["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["id"].as_i64().unwrap())
+            .collect();
+        let reply = stack.rest.get(&format!("/articles?sort={rest}")).await;
+        let rest_ids: Vec<i64> = reply.body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["id"].as_i64().unwrap())
+            .collect();
+        assert_eq!(graphql_ids, rest_ids, "{graphql}");
+    }
+    let newest = stack
+        .graphql
+        .data(
+            "{ getArticles(sort: UPDATED_AT_DESC, limit: 1) { data { id } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(newest["getArticles"]["data"][0]["id"], 1);
 }
 
 /// `createArticle` writes through the REST API: the article is then readable over REST.

@@ -937,3 +937,62 @@ async fn watch_stops_on_a_wrong_token() {
     );
     assert_eq!(app.get("/articles").await.body["total"], 0);
 }
+
+/// A first load into a database a server already has open (migrated, empty) does not fail with
+/// "database is locked": it takes the normal WAL path, says so, and the server serves the rows
+/// with an exact total while and after it loads.
+#[test]
+fn first_load_into_a_served_database_takes_the_normal_path() {
+    let p = Paths::new();
+    create_large_source(&p.a, 3000, 200);
+    let server = common::ChildServer::start(
+        &["serve-rest", "--database", &p.b(), "--bind", "127.0.0.1:0"],
+        p.b.parent().unwrap(),
+    );
+    let output = Command::new(BIN)
+        .args([
+            "sync",
+            "--from",
+            &p.a.to_string_lossy(),
+            "--to",
+            &p.b(),
+            "--batch-size",
+            "500",
+        ])
+        .env("RUST_LOG", "info")
+        .output()
+        .unwrap();
+    let log = stderr(&output);
+    assert!(output.status.success(), "{log}");
+    assert!(
+        log.contains("open elsewhere") && log.contains("normal path"),
+        "{log}"
+    );
+    assert!(!log.contains("locked"), "{log}");
+    let reply = Command::new("curl")
+        .args([
+            "-sf",
+            &format!("{}/articles?limit=1&sort=-id", server.address),
+        ])
+        .output()
+        .unwrap();
+    let body: serde_json::Value = serde_json::from_slice(&reply.stdout).unwrap();
+    assert_eq!(body["total"], 3000, "{body}");
+    assert_eq!(body["data"][0]["id"], 3000, "{body}");
+    drop(server);
+    assert!(verify(&p.a, &p.b).status.success());
+
+    // Alone, the same first load takes the fast path and says so.
+    let q = Paths::new();
+    create_large_source(&q.a, 10, 20);
+    let output = Command::new(BIN)
+        .args(["sync", "--from", &q.a.to_string_lossy(), "--to", &q.b()])
+        .env("RUST_LOG", "info")
+        .output()
+        .unwrap();
+    let log = stderr(&output);
+    assert!(
+        output.status.success() && log.contains("rollback journal"),
+        "{log}"
+    );
+}

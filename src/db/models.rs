@@ -8,7 +8,7 @@
 
 use std::fmt;
 
-use chrono::{DateTime, Datelike, NaiveDateTime, SecondsFormat, SubsecRound, Utc};
+use chrono::{DateTime, Datelike, NaiveDateTime, SecondsFormat, SubsecRound, Timelike, Utc};
 use diesel::prelude::*;
 
 use super::schema::articles;
@@ -160,11 +160,45 @@ impl Timestamp {
     /// The length of [`Self::to_rfc3339`]'s text (years 0 to 9999).
     pub const RFC3339_LEN: usize = "2026-11-28T15:27:04.123456Z".len();
 
-    /// RFC 3339 in UTC with microseconds: `2026-11-28T15:27:04.123456Z`.
+    /// RFC 3339 in UTC with microseconds: `2026-11-28T15:27:04.123456Z`. Written digit by digit
+    /// for the years 0000 to 9999 (chrono's formatter was 7% of a 1000-article page), by chrono
+    /// otherwise; the same text either way.
     pub fn to_rfc3339(self) -> String {
-        self.0
-            .and_utc()
-            .to_rfc3339_opts(SecondsFormat::Micros, true)
+        let (date, time) = (self.0.date(), self.0.time());
+        let nanos = time.nanosecond();
+        if !(0..=9999).contains(&date.year()) || nanos >= 1_000_000_000 {
+            return self
+                .0
+                .and_utc()
+                .to_rfc3339_opts(SecondsFormat::Micros, true);
+        }
+        let mut out = [0u8; 27];
+        let mut put = |at: usize, value: u32, digits: usize| {
+            let mut value = value;
+            for i in (0..digits).rev() {
+                out[at + i] = b'0' + (value % 10) as u8;
+                value /= 10;
+            }
+        };
+        put(0, date.year() as u32, 4);
+        put(5, date.month(), 2);
+        put(8, date.day(), 2);
+        put(11, time.hour(), 2);
+        put(14, time.minute(), 2);
+        put(17, time.second(), 2);
+        put(20, nanos / 1000, 6);
+        for (at, byte) in [
+            (4, b'-'),
+            (7, b'-'),
+            (10, b'T'),
+            (13, b':'),
+            (16, b':'),
+            (19, b'.'),
+            (26, b'Z'),
+        ] {
+            out[at] = byte;
+        }
+        String::from_utf8(out.to_vec()).expect("ASCII")
     }
 }
 
@@ -189,7 +223,7 @@ impl<'de> serde::Deserialize<'de> for Timestamp {
 }
 
 /// A row of `articles` as it is read.
-#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Identifiable)]
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, QueryableByName, Selectable, Identifiable)]
 #[diesel(table_name = articles, check_for_backend(diesel::sqlite::Sqlite))]
 pub struct Article {
     pub id: i64,
@@ -254,6 +288,44 @@ pub struct ArticleChanges {
 
 #[cfg(test)]
 mod tests {
+    /// The hand-written RFC 3339 text is chrono's, at the edges of the years it covers and
+    /// beyond them.
+    #[test]
+    fn rfc3339_text_is_chronos() {
+        for micros in [
+            -62_167_219_200_000_000, // 0000-01-01T00:00:00Z
+            -62_135_596_800_000_001,
+            -1,
+            0,
+            1,
+            951_782_400_000_000, // 2000-02-29
+            1_700_000_000_123_456,
+            1_700_000_059_999_999,
+            253_402_300_799_999_999, // 9999-12-31T23:59:59.999999Z
+            253_402_300_800_000_000, // 10000-01-01: chrono's own form
+            -62_167_219_200_000_001, // before year 0
+        ] {
+            let at = DateTime::from_timestamp_micros(micros).unwrap();
+            assert_eq!(
+                Timestamp::from_utc(at).to_rfc3339(),
+                at.to_rfc3339_opts(SecondsFormat::Micros, true),
+                "{micros}"
+            );
+        }
+        let mut micros: i64 = 12_345;
+        for _ in 0..10_000 {
+            micros = micros
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1)
+                % 250_000_000_000_000_000;
+            let at = DateTime::from_timestamp_micros(micros.abs()).unwrap();
+            assert_eq!(
+                Timestamp::from_utc(at).to_rfc3339(),
+                at.to_rfc3339_opts(SecondsFormat::Micros, true)
+            );
+        }
+    }
+
     use super::*;
 
     #[test]

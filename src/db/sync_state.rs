@@ -63,24 +63,46 @@ pub fn state_delete(conn: &mut DbConnection, ids: &[i64]) -> QueryResult<()> {
 const DESTINATION_CACHE_KIB: u32 = 48 * 1024;
 
 /// Tunes a destination connection for batches of thousands of rows. Durability and crash safety
-/// are unchanged (journal mode and `synchronous` stay as [`super::connect`] set them).
+/// are unchanged (journal mode and `synchronous` stay as [`super::connect`] set them). Statement
+/// journals (each multi-row INSERT keeps one, to undo itself alone) stay in memory, as the
+/// writer's do: on disk they were a write syscall per page touched.
 pub fn prepare_destination(conn: &mut DbConnection) -> QueryResult<()> {
-    conn.batch_execute(&format!("PRAGMA cache_size = -{DESTINATION_CACHE_KIB};"))
+    conn.batch_execute(&format!(
+        "PRAGMA cache_size = -{DESTINATION_CACHE_KIB}; PRAGMA temp_store = MEMORY;"
+    ))
 }
 
 /// Switches an empty destination to a rollback journal for a first bulk load, so every page is
 /// written once instead of to the WAL and again at each checkpoint. A rollback journal is just as
 /// atomic (a killed run leaves a hot journal that the next connection rolls back). Returns
-/// whether the switch happened: SQLite refuses it while another connection has the database
-/// open, and then the load simply stays in WAL mode. [`end_bulk_load`] switches back.
+/// whether the switch happened: SQLite can only leave WAL mode while no other connection has the
+/// database open (a server serving it, say), and then the load simply stays in WAL mode. The
+/// attempt does not wait for the others (their connections stay open for as long as they run).
+/// [`end_bulk_load`] switches back.
 pub fn begin_bulk_load(conn: &mut DbConnection) -> QueryResult<bool> {
     #[derive(QueryableByName)]
     struct Mode {
         #[diesel(sql_type = Text)]
         journal_mode: String,
     }
-    let mode = diesel::sql_query("PRAGMA journal_mode = DELETE").get_result::<Mode>(conn)?;
-    Ok(mode.journal_mode.eq_ignore_ascii_case("delete"))
+    conn.batch_execute("PRAGMA busy_timeout = 0;")?;
+    let mode = diesel::sql_query("PRAGMA journal_mode = DELETE").get_result::<Mode>(conn);
+    conn.batch_execute(&format!(
+        "PRAGMA busy_timeout = {};",
+        BUSY_TIMEOUT.as_millis()
+    ))?;
+    match mode {
+        Ok(mode) => Ok(mode.journal_mode.eq_ignore_ascii_case("delete")),
+        Err(error)
+            if matches!(
+                super::StoreError::classify(&error),
+                super::StoreError::Busy(_)
+            ) =>
+        {
+            Ok(false)
+        }
+        Err(error) => Err(error),
+    }
 }
 
 /// Back to WAL after [`begin_bulk_load`] (what [`super::connect`] sets for every role).
@@ -104,10 +126,14 @@ pub fn state_count(conn: &mut DbConnection) -> QueryResult<i64> {
 
 /// Forgets every digest and marks every article present in this database as unknown (digest 0),
 /// so the next sync compares each of them with the source and deletes those the source lacks.
-/// Used when the state is missing (a destination sync did not create) or `--rescan` asks.
+/// Used when the state is missing (a destination sync did not create) or `--rescan` asks, that
+/// is, after others may have written the file: the kept count and the search index are rebuilt
+/// from the articles in the same transaction.
 pub fn state_reset_from_articles(conn: &mut DbConnection) -> QueryResult<usize> {
     conn.immediate_transaction(|conn| {
         diesel::delete(sync_state::table).execute(conn)?;
+        super::articles::recount(conn)?;
+        super::articles::rebuild_search(conn)?;
         diesel::sql_query("INSERT INTO sync_state (id, digest) SELECT id, 0 FROM articles")
             .execute(conn)
     })

@@ -204,6 +204,28 @@ fn commit_batch(conn: &mut DbConnection, batch: &mut Vec<Job>) {
             .iter()
             .map(|job| conn.transaction(|conn| apply(conn, &job.op)))
             .collect();
+        // The kept count and the search index follow the single-article writes that succeeded,
+        // once for the whole batch (bulk ops keep them themselves).
+        let mut changes = articles::IndexChanges::default();
+        for (job, outcome) in batch.iter().zip(&outcomes) {
+            match (&job.op, outcome) {
+                (
+                    _,
+                    Ok(WriteOutcome::Created {
+                        article,
+                        replayed: false,
+                    }),
+                ) => changes.created(article.id),
+                (WriteOp::Update { title: Some(_), .. }, Ok(WriteOutcome::Updated(article))) => {
+                    changes.retitled(article.id)
+                }
+                (WriteOp::Delete { id, .. }, Ok(WriteOutcome::Deleted)) => changes.deleted(id.0),
+                _ => {}
+            }
+        }
+        if !changes.is_empty() {
+            changes.apply(conn)?;
+        }
         Ok::<_, DieselError>(outcomes)
     });
     match committed {

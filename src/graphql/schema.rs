@@ -6,15 +6,18 @@
 //! type ArticlesResponse { success: Boolean!  data: [Article!]!  count: Int!  total: Int  message: String }
 //! type DeleteResponse { success: Boolean!  message: String! }
 //! type Query {
-//!   getArticles(limit: Int, offset: Int, query: String): ArticlesResponse!
+//!   getArticles(limit: Int, offset: Int, query: String, sort: ArticleSort): ArticlesResponse!
 //!   getArticle(id: Int!): ArticleResponse!
 //! }
+//! enum ArticleSort { ID ID_DESC CREATED_AT CREATED_AT_DESC UPDATED_AT UPDATED_AT_DESC }
 //! type Mutation {
 //!   createArticle(title: String!, content: String!): ArticleResponse!
 //!   updateArticle(id: Int!, title: String, content: String): ArticleResponse!
 //!   deleteArticle(id: Int!): DeleteResponse!
 //! }
 //! ```
+//!
+//! `sort` and `ArticleSort` were added later (issue 11); every other name is the original's.
 //!
 //! Every resolver calls the REST API through the [`RequestContext`]. A failed call is an answer,
 //! not a GraphQL error: `success: false`, `data: null`, and the reason in `message`. Before it
@@ -27,7 +30,7 @@
 
 use juniper::{
     graphql_object, DefaultScalarValue, EmptySubscription, Executor, FieldError, FieldResult,
-    GraphQLObject, LookAheadSelection, RootNode, Value,
+    GraphQLEnum, GraphQLObject, LookAheadSelection, RootNode, Value,
 };
 
 use std::sync::Arc;
@@ -273,19 +276,57 @@ impl ArticleSize {
     }
 }
 
+/// The order of `getArticles`: the REST API's `sort`. Ties are broken by id, in the same
+/// direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, GraphQLEnum)]
+pub enum ArticleSort {
+    /// By id, lowest first (the default; REST `sort=id`).
+    Id,
+    /// By id, highest first (REST `sort=-id`).
+    IdDesc,
+    /// By creation time, oldest first (REST `sort=created_at`).
+    CreatedAt,
+    /// By creation time, newest first, as a blog's front page lists (REST `sort=-created_at`).
+    CreatedAtDesc,
+    /// By last update, least recently updated first (REST `sort=updated_at`).
+    UpdatedAt,
+    /// By last update, most recently updated first (REST `sort=-updated_at`).
+    UpdatedAtDesc,
+}
+
+impl ArticleSort {
+    /// The REST API's name of this order.
+    pub fn rest_name(self) -> &'static str {
+        match self {
+            Self::Id => "id",
+            Self::IdDesc => "-id",
+            Self::CreatedAt => "created_at",
+            Self::CreatedAtDesc => "-created_at",
+            Self::UpdatedAt => "updated_at",
+            Self::UpdatedAtDesc => "-updated_at",
+        }
+    }
+}
+
 /// The root of queries.
 pub struct Query;
 
 #[graphql_object(context = RequestContext, scalar = DefaultScalarValue)]
 impl Query {
-    /// A page of articles, newest first as the REST API orders them. Without arguments: the REST
-    /// API's default first page. `query` filters by title.
+    /// A page of articles, in id order (lowest first) unless `sort` says otherwise, as the REST
+    /// API lists them. Without arguments: the REST API's default first page (100 articles).
+    /// `limit` is the page size (1 to 1000), `offset` the articles skipped before it (each one
+    /// read, so deep offsets cost more), `query` a case-insensitive substring of the title.
     async fn get_articles(
         ctx: &RequestContext,
         executor: &Executor<'_, '_, RequestContext>,
         limit: Option<i32>,
         offset: Option<i32>,
         query: Option<String>,
+        #[graphql(
+            description = "The order: by id (the default), creation or last update; `_DESC` for descending."
+        )]
+        sort: Option<ArticleSort>,
     ) -> FieldResult<ArticlesResponse> {
         let size = ArticleSize::of(&executor.look_ahead());
         let params = ListParams {
@@ -293,6 +334,7 @@ impl Query {
             offset: offset.map(i64::from),
             q: query,
             updated_since: None,
+            sort: sort.map(|sort| sort.rest_name().to_owned()),
         };
         let page = match ctx.page(params).await {
             Ok(page) => page,

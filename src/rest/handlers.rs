@@ -121,8 +121,8 @@ pub async fn list(
         Ok::<_, ApiError>((page, filter))
     })
     .await??;
-    let next = next_page(&filter, page.total);
-    Ok(HttpResponse::Ok().json(ArticleList {
+    let next = next_page(&filter, page.next.as_ref());
+    let body = ArticleList {
         success: true,
         count: page.articles.len(),
         data: page.articles.iter().map(contract::Article::from).collect(),
@@ -130,7 +130,11 @@ pub async fn list(
         limit: filter.limit,
         offset: filter.offset,
         next,
-    }))
+    }
+    .to_json();
+    Ok(HttpResponse::Ok()
+        .content_type(header::ContentType::json())
+        .body(body))
 }
 
 /// `GET /articles/{id}`

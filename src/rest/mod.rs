@@ -257,9 +257,13 @@ impl prometheus::core::Collector for StoreCollector {
         let (open, in_use) = self.store.pool_state();
         self.pool_open.set(open.into());
         self.pool_in_use.set(in_use.into());
-        match self
-            .store
-            .reader()
+        // The kept count: one row read, no scan of the table. An idle connection if there is
+        // one, so a scrape does not queue behind busy readers.
+        let conn = match self.store.try_reader() {
+            Some(conn) => Ok(conn),
+            None => self.store.reader(),
+        };
+        match conn
             .map_err(|e| e.to_string())
             .and_then(|mut conn| crate::db::articles::count(&mut conn).map_err(|e| e.to_string()))
         {

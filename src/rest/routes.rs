@@ -122,7 +122,7 @@ async fn index() -> HttpResponse {
         "name": "articles REST API",
         "version": env!("CARGO_PKG_VERSION"),
         "endpoints": {
-            "GET /articles": "list articles (limit, offset, q, updated_since)",
+            "GET /articles": "list articles (limit, offset, q, updated_since, sort, cursor)",
             "POST /articles": "create an article {title, content}",
             "GET /articles/{id}": "one article (ETag, If-None-Match)",
             "PUT /articles/{id}": "update title and/or content (If-Match)",

@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 
 use crate::contract::BulkRequest;
 
-use crate::db::articles::ListFilter;
+use crate::db::articles::{ListFilter, Position, Sort, SortKey};
 use crate::db::bulk::{BulkChanges, UpsertRow};
 use crate::db::models::{ArticleId, Content, Timestamp, Title};
 use crate::error::ApiError;
@@ -24,6 +24,8 @@ pub struct ListQuery {
     offset: Option<String>,
     q: Option<String>,
     updated_since: Option<String>,
+    sort: Option<String>,
+    cursor: Option<String>,
 }
 
 impl TryFrom<ListQuery> for ListFilter {
@@ -56,12 +58,111 @@ impl TryFrom<ListQuery> for ListFilter {
                 )
             })?),
         };
+        let sort = match query.sort.as_deref() {
+            None => Sort::default(),
+            Some(raw) => Sort::parse(raw).ok_or_else(|| {
+                ApiError::invalid(
+                    "sort",
+                    "must be one of id, -id, created_at, -created_at, updated_at, -updated_at",
+                )
+            })?,
+        };
+        let after = match query.cursor.as_deref() {
+            None => None,
+            Some(raw) => {
+                let position = cursor::decode(raw).ok_or_else(|| {
+                    ApiError::invalid(
+                        "cursor",
+                        "is not a cursor this API gave out (use the `next` link as it is)",
+                    )
+                })?;
+                if position.sort != sort {
+                    return Err(ApiError::invalid(
+                        "cursor",
+                        format!(
+                            "belongs to sort={}, not sort={} (use the `next` link as it is)",
+                            position.sort.name(),
+                            sort.name()
+                        ),
+                    ));
+                }
+                Some(position)
+            }
+        };
         Ok(ListFilter {
             limit,
             offset,
             title_contains: query.q.filter(|q| !q.is_empty()),
             updated_since,
+            sort,
+            after,
         })
+    }
+}
+
+/// The opaque `cursor` of `GET /articles`: where the next page starts (a [`Position`]), as
+/// unpadded base64url of 1 version byte, the sort's code, the id (8 bytes, big-endian) and, for
+/// the timestamp orders, the timestamp in microseconds since 1970 (8 bytes). Clients only follow
+/// `next` links; the layout may change with the version byte.
+pub mod cursor {
+    use super::{Position, SortKey};
+    use crate::db::articles::Sort;
+
+    const VERSION: u8 = 1;
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+    pub fn encode(position: &Position) -> String {
+        let mut bytes = vec![VERSION, position.sort.code()];
+        bytes.extend_from_slice(&position.id.to_be_bytes());
+        if let Some(at) = position.at {
+            bytes.extend_from_slice(&at.and_utc().timestamp_micros().to_be_bytes());
+        }
+        let mut out = String::with_capacity(bytes.len() * 4 / 3 + 3);
+        for group in bytes.chunks(3) {
+            let n = group
+                .iter()
+                .enumerate()
+                .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
+            for i in 0..=group.len() {
+                out.push(char::from(ALPHABET[(n >> (18 - 6 * i) & 63) as usize]));
+            }
+        }
+        out
+    }
+
+    pub fn decode(raw: &str) -> Option<Position> {
+        if raw.len() > 64 || raw.len() % 4 == 1 {
+            return None;
+        }
+        let mut bytes = Vec::with_capacity(raw.len() * 3 / 4);
+        for group in raw.as_bytes().chunks(4) {
+            let mut n = 0u32;
+            for (i, c) in group.iter().enumerate() {
+                let v = ALPHABET.iter().position(|a| a == c)? as u32;
+                n |= v << (18 - 6 * i);
+            }
+            for i in 0..group.len() - 1 {
+                bytes.push((n >> (16 - 8 * i)) as u8);
+            }
+            // Canonical only: the bits past the last byte are zero.
+            if n & ((1 << (24 - 8 * (group.len() - 1))) - 1) != 0 {
+                return None;
+            }
+        }
+        let (&version, rest) = bytes.split_first()?;
+        let (&code, rest) = rest.split_first()?;
+        let sort = Sort::from_code(code).filter(|_| version == VERSION)?;
+        let id = i64::from_be_bytes(rest.get(..8)?.try_into().ok()?);
+        let rest = &rest[8..];
+        let at = match (sort.key, rest.len()) {
+            (SortKey::Id, 0) => None,
+            (SortKey::CreatedAt | SortKey::UpdatedAt, 8) => {
+                let micros = i64::from_be_bytes(rest.try_into().ok()?);
+                Some(chrono::DateTime::from_timestamp_micros(micros)?.naive_utc())
+            }
+            _ => return None,
+        };
+        Some(Position { sort, at, id })
     }
 }
 
@@ -75,22 +176,21 @@ pub fn decimal(raw: &str) -> Option<i64> {
     canonical.then(|| raw.parse().ok()).flatten()
 }
 
-/// The link to the page after `filter`, if `total` says there is one.
-pub fn next_page(filter: &ListFilter, total: i64) -> Option<String> {
-    let next_offset = filter.offset.checked_add(filter.limit)?;
-    if next_offset >= total {
-        return None;
-    }
-    let mut params: Vec<(&str, String)> = vec![
-        ("limit", filter.limit.to_string()),
-        ("offset", next_offset.to_string()),
-    ];
+/// The link to the page after `filter`, starting at `next` (`None`: this is the last page). A
+/// cursor link whether this page was reached by offset or by cursor.
+pub fn next_page(filter: &ListFilter, next: Option<&Position>) -> Option<String> {
+    let next = next?;
+    let mut params: Vec<(&str, String)> = vec![("limit", filter.limit.to_string())];
     if let Some(q) = &filter.title_contains {
         params.push(("q", q.clone()));
     }
     if let Some(since) = filter.updated_since {
         params.push(("updated_since", since.to_rfc3339()));
     }
+    if filter.sort != Sort::default() {
+        params.push(("sort", filter.sort.name().to_owned()));
+    }
+    params.push(("cursor", cursor::encode(next)));
     Some(format!(
         "/articles?{}",
         serde_urlencoded::to_string(params).expect("strings encode")
@@ -316,14 +416,60 @@ mod tests {
     fn next_page_link_keeps_the_filter() {
         let filter = ListFilter {
             limit: 10,
-            offset: 0,
+            offset: 30,
             title_contains: Some("a b".into()),
-            updated_since: None,
+            sort: Sort::desc(SortKey::CreatedAt),
+            ..Default::default()
         };
-        assert_eq!(
-            next_page(&filter, 25).as_deref(),
-            Some("/articles?limit=10&offset=10&q=a+b")
-        );
-        assert_eq!(next_page(&filter, 10), None);
+        let at = chrono::DateTime::from_timestamp_micros(1_700_000_000_123_456)
+            .unwrap()
+            .naive_utc();
+        let next = Position {
+            sort: filter.sort,
+            at: Some(at),
+            id: 42,
+        };
+        let link = next_page(&filter, Some(&next)).unwrap();
+        let raw = link
+            .strip_prefix("/articles?limit=10&q=a+b&sort=-created_at&cursor=")
+            .unwrap();
+        assert_eq!(cursor::decode(raw), Some(next));
+        assert_eq!(next_page(&filter, None), None);
+    }
+
+    #[test]
+    fn cursors_round_trip_and_refuse_anything_else() {
+        let at = chrono::DateTime::from_timestamp_micros(-5)
+            .unwrap()
+            .naive_utc();
+        for sort in Sort::ALL {
+            let position = Position {
+                sort,
+                at: (sort.key != SortKey::Id).then_some(at),
+                id: i64::MAX,
+            };
+            let encoded = cursor::encode(&position);
+            assert!(encoded
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+            assert_eq!(cursor::decode(&encoded), Some(position), "{encoded}");
+            // Any one character changed is another cursor or none, never a panic.
+            for i in 0..encoded.len() {
+                let mut bad = encoded.clone().into_bytes();
+                bad[i] = b'*';
+                assert_eq!(cursor::decode(std::str::from_utf8(&bad).unwrap()), None);
+            }
+        }
+        for bad in [
+            "",
+            "A",
+            "AAAA",
+            "AQ",
+            "%%",
+            "AQAAAAAAAAAAAQ==",
+            "AQAAAAAAAAAAAQx",
+        ] {
+            assert_eq!(cursor::decode(bad), None, "{bad}");
+        }
     }
 }

@@ -195,6 +195,18 @@ impl Destination {
         let bulk_load = empty
             && sync_state::begin_bulk_load(&mut conn)
                 .with_context(|| format!("cannot set up {}", path.display()))?;
+        if bulk_load {
+            tracing::info!(
+                destination = %path.display(),
+                "first load into an empty database: rollback journal (each page written once)"
+            );
+        } else if empty {
+            tracing::info!(
+                destination = %path.display(),
+                "first load into an empty database that is open elsewhere (a server?): \
+                 loading in WAL mode, the normal path, beside its readers"
+            );
+        }
         Ok(Self::Sqlite {
             conn,
             path: path.to_owned(),

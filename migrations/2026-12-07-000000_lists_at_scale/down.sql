@@ -1,0 +1,3 @@
+DROP TABLE article_search;
+DROP TABLE article_stats;
+DROP INDEX articles_created_at;
