@@ -20,7 +20,7 @@ pub mod sync_state;
 pub mod writer;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
@@ -146,17 +146,20 @@ const WRITER_CACHE_KIB: u32 = 16 * 1024;
 
 /// How often the checkpointer copies the WAL back into the database file.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
-/// WAL size (in pages of 4 KiB) at which the writer checkpoints after a commit.
-const WRITER_CHECKPOINT_PAGES: u32 = 8192;
+/// WAL size at which the writer checkpoints after a commit (see [`writer::WalBound`]); a WAL
+/// that starts over is also cut back to it (`journal_size_limit`).
+const WAL_LIMIT_BYTES: u64 = 32 << 20;
 
 /// Copies the WAL back into the database file off the writer's thread: a PASSIVE checkpoint every
-/// [`CHECKPOINT_EVERY`] on a connection of its own. The writer keeps a (large)
-/// `wal_autocheckpoint` of its own, because only a checkpoint that finishes between two of its
+/// [`CHECKPOINT_EVERY`] on a connection of its own. The writer checkpoints too, once the WAL
+/// passes [`WAL_LIMIT_BYTES`], because only a checkpoint that finishes between two of its
 /// transactions lets the WAL start over: under a steady stream of writes, background checkpoints
 /// alone never catch up and the WAL grows without bound. With most frames already copied here,
-/// the writer's checkpoint is short. This thread stops once the last clone of its [`Store`] is
-/// dropped.
-fn spawn_checkpointer(path: &Path, store: Weak<()>) -> std::io::Result<()> {
+/// the writer's checkpoint is short. The two take turns through `turn`: SQLite refuses a second
+/// checkpoint at once without waiting, and a writer refused that way used to let the WAL grow
+/// (past 64 MiB while the suite ran in parallel). This thread stops once the last clone of its
+/// [`Store`] is dropped.
+fn spawn_checkpointer(path: &Path, store: Weak<()>, turn: Arc<Mutex<()>>) -> std::io::Result<()> {
     let path = path.to_owned();
     std::thread::Builder::new()
         .name("db-checkpoint".into())
@@ -177,12 +180,20 @@ fn spawn_checkpointer(path: &Path, store: Weak<()>) -> std::io::Result<()> {
                 if store.strong_count() == 0 {
                     break;
                 }
+                let _turn = turn.lock().unwrap_or_else(PoisonError::into_inner);
                 if let Err(error) = conn.batch_execute("PRAGMA wal_checkpoint(PASSIVE);") {
                     tracing::warn!(%error, "WAL checkpoint failed");
                 }
             }
         })
         .map(drop)
+}
+
+/// SQLite's WAL file of the database at `path`: its name with `-wal` appended.
+fn wal_path(path: &Path) -> PathBuf {
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    PathBuf::from(wal)
 }
 
 /// A database as a server uses it: read-only pooled connections for queries, one writer thread
@@ -201,8 +212,8 @@ impl Store {
         let mut writer_conn = connect(path)?;
         writer_conn
             .batch_execute(&format!(
-                "PRAGMA wal_autocheckpoint = {WRITER_CHECKPOINT_PAGES}; \
-                 PRAGMA journal_size_limit = 67108864; \
+                "PRAGMA wal_autocheckpoint = 0; \
+                 PRAGMA journal_size_limit = {WAL_LIMIT_BYTES}; \
                  PRAGMA temp_store = MEMORY; \
                  PRAGMA cache_size = -{WRITER_CACHE_KIB};"
             ))
@@ -223,9 +234,15 @@ impl Store {
                 path: path.to_owned(),
                 source,
             })?;
-        let writer = Writer::spawn(writer_conn).map_err(OpenError::Writer)?;
+        let turn = Arc::new(Mutex::new(()));
+        let wal = writer::WalBound {
+            path: wal_path(path),
+            limit: WAL_LIMIT_BYTES,
+            turn: Arc::clone(&turn),
+        };
+        let writer = Writer::spawn(writer_conn, wal).map_err(OpenError::Writer)?;
         let alive = Arc::new(());
-        spawn_checkpointer(path, Arc::downgrade(&alive)).map_err(OpenError::Writer)?;
+        spawn_checkpointer(path, Arc::downgrade(&alive), turn).map_err(OpenError::Writer)?;
         Ok(Self {
             readers,
             writer,

@@ -7,6 +7,8 @@
 //! transaction, commits once, then answers every caller. An op that fails rolls back alone; a
 //! failed commit fails the whole batch. Callers are answered only after their data is committed.
 
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -144,11 +146,11 @@ pub struct Writer {
 
 impl Writer {
     /// Starts the writer thread on `conn`.
-    pub fn spawn(conn: DbConnection) -> std::io::Result<Self> {
+    pub fn spawn(conn: DbConnection, wal: WalBound) -> std::io::Result<Self> {
         let (queue, jobs) = mpsc::channel(QUEUE_DEPTH);
         thread::Builder::new()
             .name("db-writer".into())
-            .spawn(move || run(conn, jobs))?;
+            .spawn(move || run(conn, jobs, wal))?;
         Ok(Self { queue })
     }
 
@@ -174,7 +176,35 @@ impl Writer {
     }
 }
 
-fn run(mut conn: DbConnection, mut jobs: mpsc::Receiver<Job>) {
+/// When the writer checkpoints: once the WAL file is longer than `limit`. The file tells,
+/// because a WAL that starts over is cut back to `limit` (`journal_size_limit`) at its first
+/// commit, so a longer file grew past it since. `turn` is held by whoever checkpoints (this
+/// writer or the background checkpointer): SQLite refuses a checkpoint while another runs,
+/// without waiting.
+pub struct WalBound {
+    pub path: PathBuf,
+    pub limit: u64,
+    pub turn: Arc<Mutex<()>>,
+}
+
+impl WalBound {
+    fn checkpoint_if_over(&self, conn: &mut DbConnection) {
+        let Ok(meta) = std::fs::metadata(&self.path) else {
+            return;
+        };
+        if meta.len() <= self.limit {
+            return;
+        }
+        let _turn = self.turn.lock().unwrap_or_else(PoisonError::into_inner);
+        // PASSIVE: a reader of an older snapshot is never waited for; the next commit tries
+        // again.
+        if let Err(error) = conn.batch_execute("PRAGMA wal_checkpoint(PASSIVE);") {
+            tracing::warn!(%error, wal_bytes = meta.len(), "WAL checkpoint failed");
+        }
+    }
+}
+
+fn run(mut conn: DbConnection, mut jobs: mpsc::Receiver<Job>, wal: WalBound) {
     let mut last_purge: Option<Instant> = None;
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = jobs.blocking_recv() {
@@ -190,6 +220,8 @@ fn run(mut conn: DbConnection, mut jobs: mpsc::Receiver<Job>) {
             last_purge = Some(Instant::now());
         }
         commit_batch(&mut conn, &mut batch);
+        // After the callers have their answers.
+        wal.checkpoint_if_over(&mut conn);
     }
     // Leave a compact database file behind (the WAL folded in) for backups and copies.
     if let Err(error) = conn.batch_execute("PRAGMA wal_checkpoint(TRUNCATE);") {
