@@ -643,14 +643,11 @@ fn total_is_exact_after_kill_9_mid_bulk() {
         })
         .collect();
     // Once rows are arriving, kill the server mid-stream.
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        std::thread::sleep(Duration::from_millis(200));
-        let (rows, ..) = bookkeeping(&db);
-        if rows >= 8000 || std::time::Instant::now() > deadline {
-            break;
-        }
-    }
+    common::wait_for(Duration::from_secs(60), "8000 rows written", || {
+        let mut conn = SqliteConnection::establish(&db.to_string_lossy()).unwrap();
+        conn.batch_execute("PRAGMA busy_timeout = 5000;").unwrap();
+        scalar(&mut conn, "SELECT count(*) AS n FROM articles") >= 8000
+    });
     let pid = server.child.id().to_string();
     assert!(Command::new("kill")
         .args(["-KILL", &pid])
