@@ -105,50 +105,31 @@ impl TryFrom<ListQuery> for ListFilter {
 /// the timestamp orders, the timestamp in microseconds since 1970 (8 bytes). Clients only follow
 /// `next` links; the layout may change with the version byte.
 pub mod cursor {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+
     use super::{Position, SortKey};
     use crate::db::articles::Sort;
 
     const VERSION: u8 = 1;
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
     pub fn encode(position: &Position) -> String {
-        let mut bytes = vec![VERSION, position.sort.code()];
+        let mut bytes = Vec::with_capacity(18);
+        bytes.extend_from_slice(&[VERSION, position.sort.code()]);
         bytes.extend_from_slice(&position.id.to_be_bytes());
         if let Some(at) = position.at {
             bytes.extend_from_slice(&at.and_utc().timestamp_micros().to_be_bytes());
         }
-        let mut out = String::with_capacity(bytes.len() * 4 / 3 + 3);
-        for group in bytes.chunks(3) {
-            let n = group
-                .iter()
-                .enumerate()
-                .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
-            for i in 0..=group.len() {
-                out.push(char::from(ALPHABET[(n >> (18 - 6 * i) & 63) as usize]));
-            }
-        }
-        out
+        URL_SAFE_NO_PAD.encode(bytes)
     }
 
+    /// The position `raw` names; `None` for anything else (base64 that is not canonical,
+    /// padded, or of another alphabet included).
     pub fn decode(raw: &str) -> Option<Position> {
-        if raw.len() > 64 || raw.len() % 4 == 1 {
+        if raw.len() > 64 {
             return None;
         }
-        let mut bytes = Vec::with_capacity(raw.len() * 3 / 4);
-        for group in raw.as_bytes().chunks(4) {
-            let mut n = 0u32;
-            for (i, c) in group.iter().enumerate() {
-                let v = ALPHABET.iter().position(|a| a == c)? as u32;
-                n |= v << (18 - 6 * i);
-            }
-            for i in 0..group.len() - 1 {
-                bytes.push((n >> (16 - 8 * i)) as u8);
-            }
-            // Canonical only: the bits past the last byte are zero.
-            if n & ((1 << (24 - 8 * (group.len() - 1))) - 1) != 0 {
-                return None;
-            }
-        }
+        let bytes = URL_SAFE_NO_PAD.decode(raw).ok()?;
         let (&version, rest) = bytes.split_first()?;
         let (&code, rest) = rest.split_first()?;
         let sort = Sort::from_code(code).filter(|_| version == VERSION)?;
