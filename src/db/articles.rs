@@ -13,12 +13,6 @@ use super::schema::{articles, idempotency_keys};
 use super::DbConnection;
 
 diesel::define_sql_function! {
-    /// Unicode-aware case-insensitive substring test, registered on every connection
-    /// (SQLite's own LIKE folds ASCII only).
-    fn contains_ci(haystack: Text, needle: Text) -> Bool;
-}
-
-diesel::define_sql_function! {
     /// A title folded for the search index: Rust's `str::to_lowercase`, the folding `q` has
     /// always used (the migration that builds `article_search` calls it).
     fn fold_title(title: Text) -> Text;
@@ -35,15 +29,6 @@ diesel::table! {
 
 /// Registers the SQL functions the queries below rely on. Called for every new connection.
 pub(crate) fn register_functions(conn: &mut DbConnection) -> QueryResult<()> {
-    contains_ci_utils::register_impl(conn, |haystack: String, needle: String| {
-        if haystack.is_ascii() && needle.is_ascii() {
-            haystack
-                .to_ascii_lowercase()
-                .contains(&needle.to_ascii_lowercase())
-        } else {
-            haystack.to_lowercase().contains(&needle.to_lowercase())
-        }
-    })?;
     fold_title_utils::register_impl(conn, |title: String| title.to_lowercase())
 }
 
