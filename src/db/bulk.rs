@@ -158,7 +158,6 @@ pub fn apply(
         }
     }
     // New titles are indexed together, in one statement (see `articles::index_articles`).
-    articles::unindex_titles(conn, &retitled)?;
     articles::index_articles(conn, &retitled)?;
     outcome.inserted = fresh.len() as u64;
     // `fresh` rows are known absent (read above, in this transaction): none to count as present.
@@ -192,15 +191,14 @@ fn write_rows<'a>(
     // fields as defaultable and then runs a SQLite batch as one INSERT per row (measured: a
     // 300,000-row sync took 4.5 s instead of 2.6 s).
     let rows: Vec<&UpsertRow> = rows.into_iter().collect();
-    // The count and the search index follow the rows: ids already present are replaced (their
-    // index entries, and any an outside writer left behind, removed first), the others counted
-    // as new; the titles are indexed once every row is written.
+    // The count and the search index follow the rows: ids already present are replaced, the
+    // others counted as new; the titles are indexed once every row is written, replacing
+    // whatever the index held for those ids (also entries an outside writer left behind).
     let ids: Vec<i64> = rows.iter().map(|row| row.id.0).collect();
     let present = match present {
         Some(known) => known,
         None => articles::count_present(conn, &ids)?,
     };
-    articles::unindex_titles(conn, &ids)?;
     let mut written = 0;
     for chunk in rows.chunks(WRITE_CHUNK) {
         let values: Vec<NewRowValues<'_>> = chunk.iter().map(|row| row.as_new(now)).collect();
@@ -221,16 +219,8 @@ impl UpsertRow {
             articles_table::id.eq(self.id.0),
             articles_table::title.eq(self.title.as_str()),
             articles_table::content.eq(self.content.as_str()),
-            articles_table::created_at.eq(self
-                .created_at
-                .or(self.updated_at)
-                .unwrap_or(now)
-                .naive()),
-            articles_table::updated_at.eq(self
-                .updated_at
-                .or(self.created_at)
-                .unwrap_or(now)
-                .naive()),
+            articles_table::created_at.eq(self.created_at.or(self.updated_at).unwrap_or(now)),
+            articles_table::updated_at.eq(self.updated_at.or(self.created_at).unwrap_or(now)),
         )
     }
 }
@@ -240,8 +230,8 @@ type NewRowValues<'a> = (
     Eq<articles_table::id, i64>,
     Eq<articles_table::title, &'a str>,
     Eq<articles_table::content, &'a str>,
-    Eq<articles_table::created_at, chrono::NaiveDateTime>,
-    Eq<articles_table::updated_at, chrono::NaiveDateTime>,
+    Eq<articles_table::created_at, Timestamp>,
+    Eq<articles_table::updated_at, Timestamp>,
 );
 
 /// Rows per multi-row statement (5 binds each; SQLite allows 32,766 per statement).
