@@ -333,3 +333,43 @@ async fn wal_stays_bounded_under_steady_writes() {
     );
     assert_eq!(app.get("/articles?limit=1").await.body["total"], 40_000);
 }
+
+/// The page size a database file has (PRAGMA page_size).
+fn page_size(path: &std::path::Path) -> i64 {
+    #[derive(diesel::QueryableByName)]
+    struct PageSize {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        page_size: i64,
+    }
+    let mut conn = diesel::SqliteConnection::establish(&path.to_string_lossy()).unwrap();
+    diesel::RunQueryDsl::get_result::<PageSize>(diesel::sql_query("PRAGMA page_size"), &mut conn)
+        .unwrap()
+        .page_size
+}
+
+/// A database the API creates has 16 KiB pages (articles of ~1 KB write half the WAL frames they
+/// did with 4 KiB); a file that exists keeps its own page size and is served as before.
+#[actix_web::test]
+async fn new_databases_get_16k_pages_and_existing_ones_keep_theirs() {
+    let app = spawn_rest().await;
+    let reply = app
+        .post("/articles", &json!({"title": "paged", "content": "x"}))
+        .await;
+    assert_eq!(reply.status, 201, "{}", reply.text);
+    assert_eq!(page_size(&app.db_path), 16384);
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    {
+        let mut conn = diesel::SqliteConnection::establish(&path.to_string_lossy()).unwrap();
+        conn.batch_execute("PRAGMA page_size = 4096; CREATE TABLE made_elsewhere (x INTEGER);")
+            .unwrap();
+    }
+    let old = common::spawn_rest_on(dir, path.clone(), |_| {}).await;
+    let reply = old
+        .post("/articles", &json!({"title": "old file", "content": "x"}))
+        .await;
+    assert_eq!(reply.status, 201, "{}", reply.text);
+    assert_eq!(old.get("/articles?q=old").await.body["total"], 1);
+    assert_eq!(page_size(&path), 4096);
+}
