@@ -31,12 +31,16 @@ not checked).
 
 What start creates: role articles (password articles, LOGIN CREATEDB, not a superuser; database
 articles is its own), database articles (UTF8, locale C.UTF-8, time zone UTC), and the pg_trgm
-extension in it and in template1 (so every database a test creates has it too). Clients read
-  $SVC_STATE/url       postgres://articles:articles@127.0.0.1:PORT/articles
-  $SVC_STATE/address   127.0.0.1:PORT
-both written once the server is ready and removed by stop. The superuser is postgres (no password).
+extension in it and in template1 (so every database a test creates has it too). The superuser
+is postgres, without a password.
 
-State (data, console.log, pid, unix socket): $SVC_STATE/.
+State, in $SVC_STATE/:
+  url           postgres://articles:articles@127.0.0.1:PORT/articles   } written once the server
+  address       127.0.0.1:PORT                                         } is ready, removed by stop
+  .s.PGSQL.PORT the unix socket (psql -h THIS_DIRECTORY -p PORT -U postgres); none when this
+                directory's path is too long for one (107 bytes): TCP only
+  data, console.log (the server's log), pid
+
 Environment:
   POSTGRES_PORT       TCP port on 127.0.0.1 (default 5433, beside a system server on 5432)
   POSTGRES_INSTANCE   a name for a separate state directory (target/services/postgres-NAME)
