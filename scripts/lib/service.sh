@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 # The start / stop / status shape shared by the scripts that run a development server for the tests
-# and the benches (scripts/kafka.sh, prometheus.sh; PostgreSQL and MariaDB next). Sourced, never run.
+# and the benches (scripts/kafka.sh, prometheus.sh, postgres.sh, mariadb.sh). Sourced, never run.
 #
 # A service script sets a few variables, defines three functions and hands over to `svc_main`:
 #
