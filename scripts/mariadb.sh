@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# A throwaway MariaDB server on 127.0.0.1 for development and the tests: the MySQL/MariaDB store
-# and cross-engine sync (coming) run against it. See README, "Development servers".
+# A throwaway MariaDB server on 127.0.0.1 for development and the tests: cross-engine sync
+# (coming) runs against it. See README, "Development servers".
 set -euo pipefail
 
 # shellcheck source=scripts/lib/service.sh
