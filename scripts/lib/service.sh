@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 # The start / stop / status shape shared by the scripts that run a development server for the tests
-# and the benches (scripts/kafka.sh; PostgreSQL, MariaDB and Prometheus next). Sourced, never run.
+# and the benches (scripts/kafka.sh, prometheus.sh, postgres.sh, mariadb.sh). Sourced, never run.
 #
 # A service script sets a few variables, defines three functions and hands over to `svc_main`:
 #
@@ -16,11 +16,20 @@
 #   svc_probe                         succeeds once the server really answers a request
 #   svc_main "$@"                     start | stop | status | --help (the script defines `usage`)
 #
+# and optionally (kafka.sh and prometheus.sh need neither):
+#
+#   svc_ready                         runs once the server answers, before the address file is
+#                                     written, at every start (also when it already ran): create
+#                                     users and databases, idempotently
+#   SVC_READY_FILES=(file ...)        files svc_ready writes; removed with the address file
+#   SVC_STOP_SIGNAL=INT               what `stop` sends first (default TERM)
+#
 # Invariant: a service's command line names its state directory (a config file or data directory
 # in it), so a pid file left by a crash or a reboot never makes us signal somebody else's process.
 # Invariant: only the process this state directory started is ever stopped, by its pid.
 
-# Seconds to wait for the server to answer after launching it, and for it to exit after SIGTERM.
+# Seconds to wait for the server to answer after launching it, and for it to exit after SIGTERM
+# (or SVC_STOP_SIGNAL).
 : "${SVC_START_TIMEOUT:=120}"
 : "${SVC_STOP_TIMEOUT:=30}"
 
@@ -34,6 +43,8 @@ svc_init() {
     SVC_PORTS=()
     SVC_LOGS=()
     SVC_LOG_MARKS=()
+    SVC_READY_FILES=()
+    SVC_STOP_SIGNAL=TERM
 }
 
 # Where downloaded server software is cached: outside the repo, shared by every clone.
@@ -80,7 +91,7 @@ svc_pid() {
         tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "$SVC_STATE"; then
         printf '%s\n' "$pid"
     else
-        rm -f "$SVC_PIDFILE" "$SVC_ADDRESS_FILE"
+        rm -f "$SVC_PIDFILE" "$SVC_ADDRESS_FILE" "${SVC_READY_FILES[@]}"
     fi
 }
 
@@ -149,6 +160,10 @@ svc_wait_ready() {
         fi
         sleep 0.2
     done
+    # Clients wait for the address file: it appears only once users and databases exist.
+    if declare -F svc_ready >/dev/null; then
+        svc_ready
+    fi
     printf '%s\n' "$SVC_ADDRESS" >"$SVC_ADDRESS_FILE"
 }
 
@@ -177,17 +192,17 @@ svc_stop() {
         svc_say "not running"
         return 0
     fi
-    kill -TERM "$pid" 2>/dev/null || true
+    kill -"$SVC_STOP_SIGNAL" "$pid" 2>/dev/null || true
     deadline=$((SECONDS + SVC_STOP_TIMEOUT))
     while svc_alive "$pid" && ((SECONDS < deadline)); do
         sleep 0.2
     done
     if svc_alive "$pid"; then
-        svc_say "pid $pid still running ${SVC_STOP_TIMEOUT}s after SIGTERM; sending SIGKILL"
+        svc_say "pid $pid still running ${SVC_STOP_TIMEOUT}s after SIG$SVC_STOP_SIGNAL; sending SIGKILL"
         kill -KILL "$pid" 2>/dev/null || true
         while svc_alive "$pid"; do sleep 0.1; done
     fi
-    rm -f "$SVC_PIDFILE" "$SVC_ADDRESS_FILE"
+    rm -f "$SVC_PIDFILE" "$SVC_ADDRESS_FILE" "${SVC_READY_FILES[@]}"
     svc_say "stopped (pid $pid)"
 }
 
