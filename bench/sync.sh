@@ -102,7 +102,7 @@ measure() {
 # 1. SQLite's own copy into a database with the destination's schema.
 REF="$DIR/ref.db"
 rm -f "$REF"
-sqlite3 "$REF" < "$(ls -d "$ROOT"/migrations/*_create_articles)/up.sql"
+sqlite3 "$REF" < "$(ls -d "$ROOT"/migrations/sqlite/*_create_articles)/up.sql"
 measure sqlite_copy "$ROWS" sqlite3 "$REF" \
     "ATTACH '$A' AS a; INSERT INTO articles SELECT id, title, content, created_at, updated_at FROM a.articles;"
 

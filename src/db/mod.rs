@@ -39,8 +39,8 @@ pub type DbPool = Pool<ConnectionManager<DbConnection>>;
 /// A connection borrowed from [`DbPool`].
 pub type PooledDb = PooledConnection<ConnectionManager<DbConnection>>;
 
-/// The migrations in `migrations/`, compiled into the binary.
-pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+/// The SQLite migrations in `migrations/sqlite/`, compiled into the binary.
+pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 
 /// How long a connection waits for another process's lock before giving up.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
