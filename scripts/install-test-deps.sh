@@ -3,7 +3,8 @@
 # apt-get): curl for the CLI tests, systemd-analyze for the unit files, Java and Maven for the
 # development Kafka broker (scripts/kafka.sh), Prometheus and promtool for the monitoring tests
 # (through scripts/prometheus.sh, which also keeps Debian's own prometheus.service from holding
-# :9090), and the browser test's Chromium and npm packages.
+# :9090), Debian's PostgreSQL with pg_trgm for the PostgreSQL store's tests (scripts/postgres.sh),
+# and the browser test's Chromium and npm packages.
 # Building the project itself needs no package beyond Rust, a C compiler, make and perl.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,6 +23,9 @@ if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then
   echo "==> apt-get install --no-install-recommends prometheus"
   scripts/prometheus.sh install
 fi
+
+echo "==> scripts/postgres.sh install"
+scripts/postgres.sh install
 
 if [[ -x scripts/install-browser-test-deps.sh ]]; then
   scripts/install-browser-test-deps.sh

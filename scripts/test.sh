@@ -1,16 +1,30 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it (.ci/run calls this): installs what the tests need on a
-# fresh machine, starts the development Kafka broker unless it runs already (stopping it at exit
-# only if this script started it), then checks formatting and lints, runs schemathesis against the
-# real servers (scripts/schemathesis.sh) and every cargo test.
+# fresh machine, starts the development Kafka broker and PostgreSQL unless they run already
+# (stopping at exit only what this script started), then checks formatting and lints, runs
+# schemathesis against the real servers (scripts/schemathesis.sh) and every cargo test.
 #   --no-install   skip the dependency step (everything is already installed)
-# ARTICLES_TEST_KAFKA_BROKERS=host:port,... runs the Kafka tests against that cluster instead.
+# ARTICLES_TEST_KAFKA_BROKERS=host:port,... runs the Kafka tests against that cluster instead,
+# ARTICLES_TEST_POSTGRES_URL=postgres://... the PostgreSQL tests against that server.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if [[ "${1:-}" != "--no-install" ]]; then
   scripts/install-test-deps.sh
 fi
+
+# The services this script started (scripts/NAME.sh), stopped at exit, last started first.
+started=()
+stop_started() {
+  local i
+  for ((i = ${#started[@]} - 1; i >= 0; i--)); do
+    "scripts/${started[i]}.sh" stop || true
+  done
+}
+trap stop_started EXIT
+# Ctrl-C or a TERM becomes an exit, so the trap above stops them then too.
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 if [[ -z "${ARTICLES_TEST_KAFKA_BROKERS:-}" ]]; then
   missing=()
@@ -24,12 +38,15 @@ if [[ -z "${ARTICLES_TEST_KAFKA_BROKERS:-}" ]]; then
   fi
   if ! scripts/kafka.sh status >/dev/null; then
     echo "==> scripts/kafka.sh start"
+    started+=(kafka)
     scripts/kafka.sh start
-    trap 'scripts/kafka.sh stop' EXIT
-    # Ctrl-C or a TERM becomes an exit, so the trap above stops the broker then too.
-    trap 'exit 130' INT
-    trap 'exit 143' TERM
   fi
+fi
+
+if [[ -z "${ARTICLES_TEST_POSTGRES_URL:-}" ]] && ! scripts/postgres.sh status >/dev/null; then
+  echo "==> scripts/postgres.sh start"
+  started+=(postgres)
+  scripts/postgres.sh start
 fi
 
 echo "==> cargo fmt --check"

@@ -15,6 +15,7 @@ pub mod articles;
 pub mod bulk;
 pub mod error;
 pub mod models;
+pub mod pg;
 pub mod schema;
 pub mod sync_state;
 pub mod writer;

@@ -1,0 +1,101 @@
+//! A real PostgreSQL for the tests: one server per test run (`scripts/postgres.sh start`, which
+//! `scripts/test.sh` runs), a database of its own per test ([`TestDatabase`], dropped after).
+//!
+//! The server is the one whose URL `scripts/postgres.sh` wrote to `target/services/postgres/url`,
+//! or `ARTICLES_TEST_POSTGRES_URL` (a role that may `CREATE DATABASE`, with pg_trgm in its
+//! template). Without either, tests fail saying how to start one: a PostgreSQL test that skips
+//! itself would pass without testing anything.
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use articles::db::pg::{PgOptions, PgStore};
+use diesel::connection::SimpleConnection;
+use diesel::pg::PgConnection;
+use diesel::Connection;
+
+/// The URL of the tests' server (its own database is only used to create and drop others).
+pub fn admin_url() -> String {
+    if let Ok(url) = std::env::var("ARTICLES_TEST_POSTGRES_URL") {
+        return url;
+    }
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/services/postgres/url");
+    match std::fs::read_to_string(&file) {
+        Ok(url) => url.trim().to_owned(),
+        Err(_) => panic!(
+            "no PostgreSQL for the tests: start one with `scripts/postgres.sh start` (scripts/test.sh \
+             does), which writes {}, or set ARTICLES_TEST_POSTGRES_URL=postgres://USER:PASSWORD@HOST:PORT/DB \
+             (a role that may CREATE DATABASE)",
+            file.display()
+        ),
+    }
+}
+
+/// `url` naming the database `name` instead of its own.
+pub fn with_database(url: &str, name: &str) -> String {
+    let start = url.find("://").map_or(0, |at| at + 3);
+    let path = url[start..].find('/').map_or(url.len(), |at| start + at);
+    let end = url[path..].find('?').map_or(url.len(), |at| path + at);
+    format!("{}/{name}{}", &url[..path], &url[end..])
+}
+
+/// Options for a test's store: a small pool, and timeouts that fail a test fast.
+pub fn options() -> PgOptions {
+    PgOptions {
+        pool_size: 4,
+        statement_timeout: std::time::Duration::from_secs(20),
+        connect_timeout: std::time::Duration::from_secs(5),
+    }
+}
+
+/// A database of one test, created from the server's template (so with pg_trgm), dropped (with
+/// every connection to it) when this is dropped.
+pub struct TestDatabase {
+    pub name: String,
+    pub url: String,
+}
+
+impl TestDatabase {
+    pub fn create(test: &str) -> Self {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let name = format!(
+            "articles_test_{}_{}_{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed),
+            test
+        );
+        let admin = admin_url();
+        let mut conn = PgConnection::establish(&admin)
+            .unwrap_or_else(|e| panic!("cannot connect to the tests' PostgreSQL ({admin}): {e}"));
+        conn.batch_execute(&format!("CREATE DATABASE \"{name}\""))
+            .unwrap_or_else(|e| panic!("CREATE DATABASE {name}: {e}"));
+        let url = with_database(&admin, &name);
+        Self { name, url }
+    }
+
+    /// A store over this database (migrated by its opening).
+    pub fn store(&self) -> PgStore {
+        self.store_with(&options())
+    }
+
+    pub fn store_with(&self, options: &PgOptions) -> PgStore {
+        PgStore::open(&self.url, options).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// A connection of the test's own, beside the store's.
+    pub fn connect(&self) -> PgConnection {
+        PgConnection::establish(&self.url).expect("connect to the test database")
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let Ok(mut conn) = PgConnection::establish(&admin_url()) {
+            let _ = conn.batch_execute(&format!(
+                "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+                self.name
+            ));
+        }
+    }
+}
