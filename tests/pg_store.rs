@@ -325,6 +325,21 @@ fn sqlite_and_postgres_list_the_same_pages() {
             Some(updated),
         ));
     }
+    // The first and last instants RFC 3339 can write (PostgreSQL's year 0 is 1 BC).
+    rows.push(row(
+        2000,
+        "Year zero",
+        "c",
+        Some(-62_167_219_200_000_000),
+        None,
+    ));
+    rows.push(row(
+        2001,
+        "Year 9999",
+        "c",
+        None,
+        Some(253_402_300_799_999_999),
+    ));
     let second_half = rows.split_off(160);
     for subject in [&sqlite, &pg] {
         assert!(subject.write(bulk(rows.clone(), &[])).is_ok());
@@ -350,7 +365,7 @@ fn sqlite_and_postgres_list_the_same_pages() {
     }
     assert_eq!(sqlite.all(), pg.all());
     assert_eq!(sqlite.count(), pg.count());
-    assert_eq!(pg.count(), 316);
+    assert_eq!(pg.count(), 318);
 
     let since = at(base + 200_000_000);
     let mut walks = 0;
@@ -961,6 +976,67 @@ fn unreachable_server_is_unavailable() {
     let store_error = error.store_error();
     assert!(matches!(store_error, StoreError::Unavailable(_)));
     assert!(store_error.is_retryable());
+}
+
+/// libpq is built with TLS: `sslmode=require` reaches the server and is refused there (the
+/// tests' server has no certificate), not refused by a libpq that cannot speak TLS.
+#[test]
+fn libpq_speaks_tls() {
+    let db = TestDatabase::create("tls");
+    let error = PgStore::open(
+        &format!("{}?sslmode=require", db.url),
+        &pg_support::options(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(error.contains("server does not support SSL"), "{error}");
+    assert!(!error.contains("not compiled in"), "{error}");
+}
+
+/// A server restart: while it is down every call fails "unavailable" (retryable); once it is
+/// back, reads go on at once and writes after at most one failure per pooled connection (a
+/// single-statement write on a dropped connection may or may not have been sent), with no
+/// restart of the store.
+#[test]
+fn a_restarted_server_is_used_again() {
+    let server = pg_support::OwnServer::start("restart");
+    let pool_size = 2;
+    let store = PgStore::open(
+        &server.url(),
+        &PgOptions {
+            pool_size,
+            connect_timeout: Duration::from_secs(1),
+            ..pg_support::options()
+        },
+    )
+    .unwrap();
+    let article = created(&store.write(create("before", "c")));
+
+    server.run("stop");
+    let down = store.get(article.id()).unwrap_err();
+    assert!(matches!(down, StoreError::Unavailable(_)), "{down:?}");
+    match store.write(create("while down", "c")) {
+        Err(WriteError::Store(error @ StoreError::Unavailable(_))) => {
+            assert!(error.is_retryable())
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(store.check_readable().is_err());
+
+    server.run("start");
+    assert_eq!(store.get(article.id()).unwrap(), Some(article));
+    store.check_readable().unwrap();
+    let mut failures = 0;
+    loop {
+        match store.write(create("after", "c")) {
+            Ok(_) => break,
+            Err(WriteError::Store(StoreError::Unavailable(_))) if failures < pool_size => {
+                failures += 1
+            }
+            other => panic!("after {failures} failures: {other:?}"),
+        }
+    }
+    assert_eq!(store.count().unwrap(), 2);
 }
 
 /// Terminates every session of `db` but the caller's, and waits until they are gone.

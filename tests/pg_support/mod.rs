@@ -7,7 +7,8 @@
 //! itself would pass without testing anything.
 #![allow(dead_code)]
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use articles::db::pg::{PgOptions, PgStore};
@@ -97,5 +98,69 @@ impl Drop for TestDatabase {
                 self.name
             ));
         }
+    }
+}
+
+/// A PostgreSQL server of one test's own, for tests that stop and start it (the shared one must
+/// stay up): `scripts/postgres.sh` with an instance name and a free port. Stopped, and its state
+/// directory removed, when this is dropped.
+pub struct OwnServer {
+    instance: String,
+    port: u16,
+    state: PathBuf,
+}
+
+impl OwnServer {
+    pub fn start(test: &str) -> Self {
+        let instance = format!("test-{}-{test}", std::process::id());
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("a free port")
+            .port();
+        let state = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("target/services")
+            .join(format!("postgres-{instance}"));
+        let server = Self {
+            instance,
+            port,
+            state,
+        };
+        server.run("start");
+        server
+    }
+
+    /// Runs `scripts/postgres.sh ACTION` for this server; panics with its output if it fails.
+    pub fn run(&self, action: &str) {
+        let out = Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/postgres.sh"))
+            .arg(action)
+            .env("POSTGRES_INSTANCE", &self.instance)
+            .env("POSTGRES_PORT", self.port.to_string())
+            .output()
+            .expect("run scripts/postgres.sh");
+        assert!(
+            out.status.success(),
+            "scripts/postgres.sh {action}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// The URL of its database `articles`.
+    pub fn url(&self) -> String {
+        format!(
+            "postgres://articles:articles@127.0.0.1:{}/articles",
+            self.port
+        )
+    }
+}
+
+impl Drop for OwnServer {
+    fn drop(&mut self) {
+        let _ = Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/postgres.sh"))
+            .arg("stop")
+            .env("POSTGRES_INSTANCE", &self.instance)
+            .env("POSTGRES_PORT", self.port.to_string())
+            .output();
+        let _ = std::fs::remove_dir_all(&self.state);
     }
 }
