@@ -16,6 +16,7 @@ use diesel::pg::PgConnection;
 use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Text, Timestamp as SqlTimestamp};
 
+use super::list::Row;
 use super::{fold_title, in_transaction, Fail};
 use crate::db::bulk::{BulkChanges, BulkOutcome, UpsertRow};
 use crate::db::models::{Article, Timestamp};
@@ -194,13 +195,17 @@ fn apply_in_transaction(
 
 /// Locks the rows of `ids` (sorted) that exist, and reads them.
 fn lock_rows(conn: &mut PgConnection, ids: &[i64]) -> QueryResult<HashMap<i64, Article>> {
-    let rows: Vec<Article> = diesel::sql_query(
+    let rows: Vec<Row> = diesel::sql_query(
         "SELECT id, title, content, created_at, updated_at FROM articles \
          WHERE id = ANY($1) ORDER BY id FOR UPDATE",
     )
     .bind::<Array<BigInt>, _>(ids)
     .load(conn)?;
-    Ok(rows.into_iter().map(|row| (row.id, row)).collect())
+    Ok(rows
+        .into_iter()
+        .map(Article::from)
+        .map(|row| (row.id, row))
+        .collect())
 }
 
 /// Moves the id sequence to `id` unless it is past it already, so that the next id the database

@@ -16,6 +16,35 @@ use super::schema::articles;
 use crate::db::articles::{ListFilter, Page, Position, SortKey};
 use crate::db::models::{Article, ArticleId};
 
+/// An article as this store reads it, named by column (SQL text) or by position (the query
+/// builder). Its own type rather than [`Article`]'s Diesel derives, which read SQLite's
+/// timestamps.
+#[derive(Queryable, QueryableByName)]
+pub(super) struct Row {
+    #[diesel(sql_type = BigInt)]
+    id: i64,
+    #[diesel(sql_type = Text)]
+    title: String,
+    #[diesel(sql_type = Text)]
+    content: String,
+    #[diesel(sql_type = diesel::sql_types::Timestamp)]
+    created_at: NaiveDateTime,
+    #[diesel(sql_type = diesel::sql_types::Timestamp)]
+    updated_at: NaiveDateTime,
+}
+
+impl From<Row> for Article {
+    fn from(row: Row) -> Self {
+        Self {
+            id: row.id,
+            title: row.title,
+            content: row.content,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
+    }
+}
+
 pub(super) fn get(conn: &mut PgConnection, id: ArticleId) -> QueryResult<Option<Article>> {
     // The query builder rather than SQL text: Diesel prepares it once per connection.
     articles::table
@@ -27,8 +56,9 @@ pub(super) fn get(conn: &mut PgConnection, id: ArticleId) -> QueryResult<Option<
             articles::created_at,
             articles::updated_at,
         ))
-        .get_result::<Article>(conn)
+        .get_result::<Row>(conn)
         .optional()
+        .map(|row| row.map(Article::from))
 }
 
 #[derive(QueryableByName)]
@@ -208,7 +238,12 @@ pub(super) fn list(conn: &mut PgConnection, filter: &ListFilter) -> QueryResult<
         .repeatable_read()
         .read_only()
         .run(|conn| {
-            let mut rows: Vec<Article> = page_sql(filter, &needle).query("").load(conn)?;
+            let mut rows: Vec<Article> = page_sql(filter, &needle)
+                .query("")
+                .load::<Row>(conn)?
+                .into_iter()
+                .map(Article::from)
+                .collect();
             let more = rows.len() as i64 > filter.limit;
             rows.truncate(filter.limit.max(0) as usize);
             let next = more

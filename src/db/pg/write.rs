@@ -17,7 +17,7 @@ use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel::sql_types::{BigInt, Bool, Nullable, Text, Timestamp as SqlTimestamp};
 
-use super::list::{self, Count};
+use super::list::{self, Count, Row};
 use super::{bulk, fold_title, Fail};
 use crate::db::error::StoreError;
 use crate::db::models::{Article, ArticleId, Content, Timestamp, Title};
@@ -99,7 +99,7 @@ fn create(
         .bind::<Text, _>(content.as_str())
         .bind::<Text, _>(&folded)
         .bind::<SqlTimestamp, _>(now.naive())
-        .get_result::<Article>(conn)
+        .get_result::<Row>(conn)
         .optional(),
         // The key's row and the article in one statement: the claim takes the key (a new one, or
         // one whose TTL has run out) and the article is inserted only when it did. A concurrent
@@ -127,12 +127,12 @@ fn create(
         .bind::<Text, _>(&claim.key)
         .bind::<Text, _>(&claim.request_hash)
         .bind::<SqlTimestamp, _>(expired_at_or_before(now, claim))
-        .get_result::<Article>(conn)
+        .get_result::<Row>(conn)
         .optional(),
     };
     let created = match created {
         Err(error) if id_taken(&error) => return Err(Fail::Conflict("article ids are taken")),
-        other => other?,
+        other => other?.map(Article::from),
     };
     if let Some(article) = created {
         return Ok(WriteOutcome::Created {
@@ -251,9 +251,9 @@ fn update(
     };
     if !matches!(precondition, Precondition::VersionIn(_)) {
         return base(format!("{set} {RETURNING}"))
-            .get_result::<Article>(conn)
+            .get_result::<Row>(conn)
             .optional()?
-            .map(WriteOutcome::Updated)
+            .map(|row| WriteOutcome::Updated(row.into()))
             .ok_or(Fail::Write(WriteError::NotFound));
     }
     for _ in 0..PRECONDITION_ROUNDS {
@@ -266,10 +266,10 @@ fn update(
             .bind::<Text, _>(&current.content)
             .bind::<SqlTimestamp, _>(current.created_at)
             .bind::<SqlTimestamp, _>(current.updated_at)
-            .get_result::<Article>(conn)
+            .get_result::<Row>(conn)
             .optional()?;
-        if let Some(article) = written {
-            return Ok(WriteOutcome::Updated(article));
+        if let Some(row) = written {
+            return Ok(WriteOutcome::Updated(row.into()));
         }
     }
     Err(Fail::Write(WriteError::Store(StoreError::Busy(
