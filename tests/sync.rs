@@ -9,7 +9,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use articles::db::sync_state::{RawArticle, SourceDb};
+use articles::db::sqlite::sync_state::{RawArticle, SourceDb};
 use articles::sync::{Destination, SyncOptions, SyncPass};
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;

@@ -11,7 +11,7 @@ use std::fmt;
 use chrono::{DateTime, Datelike, NaiveDateTime, SecondsFormat, SubsecRound, Timelike, Utc};
 use diesel::prelude::*;
 
-use super::schema::articles;
+use super::sqlite::schema::articles;
 
 /// The longest title the table accepts, in characters (Unicode scalar values).
 pub const MAX_TITLE_CHARS: usize = 200;

@@ -168,7 +168,7 @@ pub fn build_with(
     signals: Signals,
 ) -> anyhow::Result<BoundServer> {
     let path = args.db.path();
-    let store = Store::open(&path, args.read_connections)?;
+    let store = Store::open_sqlite(&path, args.read_connections)?;
     let port = listener.local_addr()?.port();
     let metrics = web::Data::new(Metrics::new());
     metrics.expect_endpoints(routes::ENDPOINTS);
@@ -259,14 +259,7 @@ impl prometheus::core::Collector for StoreCollector {
         self.pool_in_use.set(in_use.into());
         // The kept count: one row read, no scan of the table. An idle connection if there is
         // one, so a scrape does not queue behind busy readers.
-        let conn = match self.store.try_reader() {
-            Some(conn) => Ok(conn),
-            None => self.store.reader(),
-        };
-        match conn
-            .map_err(|e| e.to_string())
-            .and_then(|mut conn| crate::db::articles::count(&mut conn).map_err(|e| e.to_string()))
-        {
+        match self.store.count_blocking() {
             Ok(count) => self.articles.set(count),
             Err(error) => tracing::warn!(%error, "cannot count articles for /metrics"),
         }

@@ -41,8 +41,8 @@ use futures_util::future::{FutureExt, LocalBoxFuture};
 use futures_util::stream::{FuturesOrdered, StreamExt};
 
 use crate::config::parse_duration;
-use crate::db::bulk::BulkOutcome;
-use crate::db::sync_state::SourceDb;
+use crate::db::sqlite::sync_state::SourceDb;
+use crate::db::write::BulkOutcome;
 use crate::kafka::{KafkaSettings, KafkaUrl};
 use record::Rejected;
 

@@ -17,9 +17,10 @@ use anyhow::Context;
 
 use crate::api_client::{ApiClient, Recovery};
 use crate::contract::{BulkRequest, BulkRow};
-use crate::db::bulk::{self, BulkChanges, BulkOutcome};
 use crate::db::models::Timestamp;
-use crate::db::sync_state::{self, StateEntry};
+use crate::db::sqlite::bulk;
+use crate::db::sqlite::sync_state::{self, StateEntry};
+use crate::db::write::{BulkChanges, BulkOutcome};
 use crate::db::{DbConnection, StoreError};
 use crate::kafka::{KafkaSettings, KafkaUrl};
 

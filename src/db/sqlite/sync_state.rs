@@ -95,8 +95,8 @@ pub fn begin_bulk_load(conn: &mut DbConnection) -> QueryResult<bool> {
         Ok(mode) => Ok(mode.journal_mode.eq_ignore_ascii_case("delete")),
         Err(error)
             if matches!(
-                super::StoreError::classify(&error),
-                super::StoreError::Busy(_)
+                crate::db::StoreError::classify(&error),
+                crate::db::StoreError::Busy(_)
             ) =>
         {
             Ok(false)
