@@ -405,14 +405,29 @@ fn id_list(ids: &[i64]) -> String {
     serde_json::to_string(ids).expect("integers serialize")
 }
 
-/// Rebuilds the search index from `articles` (after a first load wrote rows without it).
+/// Rebuilds the search index from `articles` (after a first load wrote rows without it). FTS5
+/// keeps up to `hashsize` bytes of new entries in memory before it writes them out as a segment
+/// (and merges segments); for the rebuild that is 32 MiB instead of 1 MiB, then back to the
+/// default (building it for 1M titles: 1.8 s instead of 2.5 s).
 pub fn rebuild_search(conn: &mut DbConnection) -> QueryResult<()> {
     diesel::sql_query("DELETE FROM article_search").execute(conn)?;
+    set_search_hashsize(conn, REBUILD_HASHSIZE)?;
     diesel::sql_query(
         "INSERT INTO article_search (rowid, title_folded) SELECT id, fold_title(title) FROM articles",
     )
     .execute(conn)?;
-    Ok(())
+    set_search_hashsize(conn, DEFAULT_HASHSIZE)
+}
+
+/// FTS5's own default `hashsize`, and the one a rebuild uses (see [`rebuild_search`]).
+const DEFAULT_HASHSIZE: i64 = 1 << 20;
+const REBUILD_HASHSIZE: i64 = 32 << 20;
+
+fn set_search_hashsize(conn: &mut DbConnection, bytes: i64) -> QueryResult<()> {
+    diesel::sql_query("INSERT INTO article_search (article_search, rank) VALUES ('hashsize', ?)")
+        .bind::<BigInt, _>(bytes)
+        .execute(conn)
+        .map(drop)
 }
 
 /// Inserts one article. The kept count and the search index are the caller's to update, in

@@ -114,6 +114,31 @@ fn write_rows<'a>(
         Some(known) => known,
         None => articles::count_present(conn, &ids)?,
     };
+    let written = replace_rows(conn, &rows, now)?;
+    articles::index_articles(conn, &ids)?;
+    articles::adjust_count(conn, ids.len() as i64 - present)?;
+    Ok(written)
+}
+
+/// Writes `rows` as given (replacing any row with the same id) and nothing else: for a first
+/// load into an empty database, whose search index, secondary indexes and kept count are built
+/// once every row is in (`sync_state::defer_indexes` and `finish_deferred_load`). Returns how
+/// many rows were written.
+pub fn load_rows<'a>(
+    conn: &mut DbConnection,
+    rows: impl IntoIterator<Item = &'a UpsertRow>,
+    now: Timestamp,
+) -> QueryResult<usize> {
+    let rows: Vec<&UpsertRow> = rows.into_iter().collect();
+    replace_rows(conn, &rows, now)
+}
+
+/// `REPLACE INTO articles` of `rows`, in multi-row statements.
+fn replace_rows(
+    conn: &mut DbConnection,
+    rows: &[&UpsertRow],
+    now: Timestamp,
+) -> QueryResult<usize> {
     let mut written = 0;
     for chunk in rows.chunks(WRITE_CHUNK) {
         let values: Vec<NewRowValues<'_>> = chunk.iter().map(|row| row.as_new(now)).collect();
@@ -121,8 +146,6 @@ fn write_rows<'a>(
             .values(&values)
             .execute(conn)?;
     }
-    articles::index_articles(conn, &ids)?;
-    articles::adjust_count(conn, ids.len() as i64 - present)?;
     Ok(written)
 }
 

@@ -127,6 +127,20 @@ pub fn connect(path: &Path) -> Result<DbConnection, OpenError> {
             path: path.to_owned(),
             source,
         })?;
+    // A first load killed before its end left its indexes to build (sync_state::defer_indexes).
+    match sync_state::finish_deferred_load(&mut conn, false) {
+        Ok(false) => {}
+        Ok(true) => tracing::warn!(
+            database = %path.display(),
+            "an interrupted first load (articles sync) left indexes to build: built them"
+        ),
+        Err(source) => {
+            return Err(OpenError::Setup {
+                path: path.to_owned(),
+                source,
+            })
+        }
+    }
     match articles::set_aside_count(&mut conn) {
         Ok(0) => {}
         Ok(rows) => tracing::warn!(
