@@ -16,8 +16,8 @@ use std::borrow::Cow;
 use serde::de::Visitor;
 use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::db::bulk::UpsertRow;
 use crate::db::models::{self, ArticleId, Content, Timestamp, Title};
+use crate::db::write::UpsertRow;
 
 /// An article as the API answers with it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -264,7 +264,8 @@ fn rows_from_before_the_rules_are_set_aside_not_lost() {
         let mut old = SqliteConnection::establish(&path.to_string_lossy()).unwrap();
         // The two migrations of the previous release.
         for _ in 0..2 {
-            old.run_next_migration(articles::db::MIGRATIONS).unwrap();
+            old.run_next_migration(articles::db::sqlite::MIGRATIONS)
+                .unwrap();
         }
         for (id, title, content) in [
             (1, "fine", "kept"),
@@ -334,9 +335,9 @@ fn rows_from_before_the_rules_are_set_aside_not_lost() {
             },
         ]
     );
-    let kept: Vec<i64> = articles::db::schema::articles::table
-        .select(articles::db::schema::articles::id)
-        .order(articles::db::schema::articles::id)
+    let kept: Vec<i64> = articles::db::sqlite::schema::articles::table
+        .select(articles::db::sqlite::schema::articles::id)
+        .order(articles::db::sqlite::schema::articles::id)
         .load(&mut conn)
         .unwrap();
     assert_eq!(kept, [1, 4]);

@@ -9,8 +9,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use articles::db::articles::{ListFilter, Position, Sort, SortKey};
 use articles::db::models::Timestamp;
+use articles::db::{ListFilter, Position, Sort, SortKey};
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
@@ -697,7 +697,7 @@ fn no_list_query_scans_the_articles_table() {
                             id: 5,
                         }),
                     };
-                    for (sql, _) in articles::db::articles::list_sql(&filter) {
+                    for (sql, _) in articles::db::sqlite::articles::list_sql(&filter) {
                         let plan: Vec<Plan> =
                             diesel::sql_query(format!("EXPLAIN QUERY PLAN {sql}"))
                                 .load(&mut conn)

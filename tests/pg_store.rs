@@ -8,12 +8,13 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
-use articles::db::articles::{self as sqlite_articles, ListFilter, Page, Position, Sort, SortKey};
-use articles::db::bulk::{BulkChanges, BulkOutcome, UpsertRow};
 use articles::db::models::{Article, ArticleId, Content, Timestamp, Title, TitleError};
 use articles::db::pg::{self, PgOptions, PgStore};
-use articles::db::writer::{IdempotencyClaim, Precondition, WriteError, WriteOp, WriteOutcome};
-use articles::db::{Store, StoreError};
+use articles::db::sqlite::{articles as sqlite_articles, SqliteStore as Store};
+use articles::db::{
+    BulkChanges, BulkOutcome, IdempotencyClaim, ListFilter, Page, Position, Precondition, Sort,
+    SortKey, StoreError, UpsertRow, WriteError, WriteOp, WriteOutcome,
+};
 use chrono::{DateTime, NaiveDateTime};
 use diesel::connection::SimpleConnection;
 use diesel::pg::PgConnection;

@@ -9,7 +9,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use articles::db::sync_state::{RawArticle, SourceDb};
+use articles::db::sqlite::sync_state::{RawArticle, SourceDb};
 use articles::sync::{Destination, SyncOptions, SyncPass};
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
@@ -185,6 +185,7 @@ fn fresh_copy_keeps_ids_text_and_timestamps() {
     );
     assert_eq!(b[1].title.as_deref(), Some("Iso"));
     assert!(verify(&p.a, &p.b).status.success());
+    assert_fully_indexed(&p.b, 3);
 }
 
 /// Inserts, updates (even with updated_at unchanged) and deletes arrive; a rerun applies nothing.
@@ -492,8 +493,22 @@ fn killed_sync_converges_on_rerun(destination_has_rows: bool) {
         state as usize, partial,
         "state and rows disagree after kill -9"
     );
+    if !destination_has_rows {
+        // A first load builds its indexes at the end: killed before, it left them to build,
+        // and whoever opens the database next builds them (here a copy: the rerun below must
+        // also cope with the unfinished load itself).
+        assert!(
+            deferred_indexes_pending(&p.b),
+            "the first load deferred no index"
+        );
+        let copy = p.a.with_file_name("killed-copy.db");
+        std::fs::copy(&p.b, &copy).unwrap();
+        drop(articles::db::connect(&copy).unwrap());
+        assert_fully_indexed(&copy, partial as i64);
+    }
 
     sync_ok(&p.a, &p.b(), &[]);
+    assert_fully_indexed(&p.b, 40_000);
     assert!(verify(&p.a, &p.b).status.success());
     let clean = p.a.with_file_name("clean.db");
     sync_ok(&p.a, &clean.to_string_lossy(), &[]);
@@ -502,6 +517,54 @@ fn killed_sync_converges_on_rerun(destination_has_rows: bool) {
     assert!(
         again.contains("inserted 0, updated 0, deleted 0, unchanged 40000"),
         "{again}"
+    );
+}
+
+/// Whether a first load's deferred indexes still wait to be built.
+fn deferred_indexes_pending(path: &Path) -> bool {
+    diesel::sql_query(
+        "SELECT count(*) AS n FROM sqlite_schema WHERE name = 'first_load_deferred_indexes'",
+    )
+    .get_result::<Count>(&mut open(path))
+    .unwrap()
+    .n > 0
+}
+
+/// The database at `path` has its list indexes, a search entry per article and the right kept
+/// count, as the migrations and every write keep them, and no first load left to finish.
+fn assert_fully_indexed(path: &Path, articles: i64) {
+    let mut conn = open(path);
+    let count = |conn: &mut SqliteConnection, sql: &str| {
+        diesel::sql_query(sql).get_result::<Count>(conn).unwrap().n
+    };
+    assert!(!deferred_indexes_pending(path));
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT count(*) AS n FROM sqlite_schema WHERE type = 'index' \
+             AND name IN ('articles_created_at', 'articles_updated_at')"
+        ),
+        2
+    );
+    assert_eq!(
+        count(&mut conn, "SELECT count(*) AS n FROM articles"),
+        articles
+    );
+    assert_eq!(
+        count(&mut conn, "SELECT articles AS n FROM article_stats"),
+        articles
+    );
+    assert_eq!(
+        count(&mut conn, "SELECT count(*) AS n FROM article_search"),
+        articles
+    );
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT count(*) AS n FROM articles a JOIN article_search s ON s.rowid = a.id \
+             WHERE s.title_folded = lower(a.title)"
+        ),
+        articles
     );
 }
 

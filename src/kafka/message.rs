@@ -19,8 +19,8 @@ use std::borrow::Cow;
 use serde::{Deserialize, Serialize};
 
 use crate::contract::BulkRow;
-use crate::db::bulk::UpsertRow;
 use crate::db::models::{ArticleId, Content, Timestamp, Title};
+use crate::db::write::UpsertRow;
 
 /// Header holding the time the producer published the message.
 pub const PUBLISHED_AT: &str = "published-at";

@@ -18,7 +18,7 @@ use prometheus::proto::MetricFamily;
 use prometheus::IntGauge;
 
 use super::RestState;
-use crate::db::{Store, StoreError, WriteOp};
+use crate::db::{Store, StoreError};
 use crate::metrics::Metrics;
 
 /// How long the read and the write probe of a scrape may take together. A write that waits
@@ -68,7 +68,7 @@ impl Collector for WriteQueue {
     }
 
     fn collect(&self) -> Vec<MetricFamily> {
-        let (queued, capacity) = self.store.write_queue();
+        let (queued, capacity) = self.store.write_queue().unwrap_or((0, 0));
         self.depth.set(queued as i64);
         self.capacity.set(capacity as i64);
         [&self.depth, &self.capacity]
@@ -83,17 +83,16 @@ impl Collector for WriteQueue {
 async fn database_answers(store: &Store) -> bool {
     let reader = store.clone();
     let read = async move {
-        match web::block(move || reader.check_readable()).await {
-            Ok(Ok(())) | Ok(Err(StoreError::Busy(_))) => true,
-            Ok(Err(error)) => {
+        match reader.check_readable().await {
+            Ok(()) | Err(StoreError::Busy(_)) => true,
+            Err(error) => {
                 tracing::warn!(%error, "metrics: the database does not answer reads");
                 false
             }
-            Err(_) => false,
         }
     };
     let write = async {
-        match store.write(WriteOp::Probe).await {
+        match store.probe_write().await {
             Ok(_) => true,
             Err(error) => {
                 tracing::warn!(%error, "metrics: the database writer cannot take the write lock");

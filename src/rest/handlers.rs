@@ -11,11 +11,7 @@ use super::compression::version_of;
 use super::types::{decimal, next_page, CreateArticle, ListQuery, UpdateArticle};
 use super::RestState;
 use crate::contract::{self, ArticleList, BulkCounts, BulkRequest, Envelope, MessageOnly, Object};
-use crate::db::articles::{self, ListFilter};
-use crate::db::bulk::BulkChanges;
-use crate::db::models::{Article, ArticleId};
-use crate::db::writer::IdempotencyClaim;
-use crate::db::{Precondition, WriteOp, WriteOutcome};
+use crate::db::{Article, ArticleId, BulkChanges, IdempotencyClaim, ListFilter, Precondition};
 use crate::error::ApiError;
 
 /// Longest accepted Idempotency-Key header value, in characters.
@@ -115,12 +111,7 @@ pub async fn list(
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let filter = ListFilter::try_from(query.into_inner())?;
-    let (page, filter) = web::block(move || {
-        let mut conn = state.store.reader()?;
-        let page = articles::list(&mut conn, &filter)?;
-        Ok::<_, ApiError>((page, filter))
-    })
-    .await??;
+    let page = state.store.list(filter.clone()).await?;
     let next = next_page(&filter, page.next.as_ref());
     let body = ArticleList {
         success: true,
@@ -144,17 +135,11 @@ pub async fn get(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&id)?;
-    let found = match state.store.try_reader() {
-        Some(mut conn) => articles::get(&mut conn, id)?,
-        None => {
-            web::block(move || {
-                let mut conn = state.store.reader()?;
-                Ok::<_, ApiError>(articles::get(&mut conn, id)?)
-            })
-            .await??
-        }
-    };
-    let article = found.ok_or_else(ApiError::article_not_found)?;
+    let article = state
+        .store
+        .get(id)
+        .await?
+        .ok_or_else(ApiError::article_not_found)?;
     let tag = etag(&article);
     if not_modified(&req, &article) {
         return Ok(HttpResponse::NotModified()
@@ -177,16 +162,11 @@ pub async fn create(
         request_hash: input.fingerprint(),
         ttl: state.idempotency_ttl,
     });
-    let op = WriteOp::Create {
-        title: input.title,
-        content: input.content,
-        idempotency,
-    };
-    let WriteOutcome::Created { article, replayed } = state.store.write(op).await? else {
-        return Err(ApiError::Internal(
-            "create answered with another outcome".into(),
-        ));
-    };
+    let created = state
+        .store
+        .create(input.title, input.content, idempotency)
+        .await?;
+    let (article, replayed) = (created.article, created.replayed);
     let mut response = HttpResponse::Created();
     response.insert_header((header::LOCATION, format!("/articles/{}", article.id)));
     if replayed {
@@ -211,17 +191,10 @@ pub async fn update(
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&id)?;
     let input = UpdateArticle::try_from(body.into_inner())?;
-    let op = WriteOp::Update {
-        id,
-        title: input.title,
-        content: input.content,
-        precondition: precondition(&req),
-    };
-    let WriteOutcome::Updated(article) = state.store.write(op).await? else {
-        return Err(ApiError::Internal(
-            "update answered with another outcome".into(),
-        ));
-    };
+    let article = state
+        .store
+        .update(id, input.title, input.content, precondition(&req))
+        .await?;
     let tag = etag(&article);
     Ok(with_article(
         HttpResponse::Ok(),
@@ -239,13 +212,7 @@ pub async fn delete(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&id)?;
-    state
-        .store
-        .write(WriteOp::Delete {
-            id,
-            precondition: precondition(&req),
-        })
-        .await?;
+    state.store.delete(id, precondition(&req)).await?;
     Ok(HttpResponse::Ok().json(MessageOnly {
         success: true,
         message: "Article deleted successfully".into(),
@@ -259,11 +226,7 @@ pub async fn bulk(
     body: web::Json<Object<BulkRequest<'static>>>,
 ) -> Result<HttpResponse, ApiError> {
     let changes = BulkChanges::try_from(body.into_inner().0)?;
-    let WriteOutcome::Bulk(outcome) = state.store.write(WriteOp::Bulk(changes)).await? else {
-        return Err(ApiError::Internal(
-            "bulk answered with another outcome".into(),
-        ));
-    };
+    let outcome = state.store.bulk(changes).await?;
     let counts = BulkCounts {
         inserted: outcome.inserted,
         updated: outcome.updated,

@@ -167,8 +167,9 @@ pub fn build_with(
     listener: TcpListener,
     signals: Signals,
 ) -> anyhow::Result<BoundServer> {
+    keep_freed_memory();
     let path = args.db.path();
-    let store = Store::open(&path, args.read_connections)?;
+    let store = Store::open_sqlite(&path, args.read_connections)?;
     let port = listener.local_addr()?.port();
     let metrics = web::Data::new(Metrics::new());
     metrics.expect_endpoints(routes::ENDPOINTS);
@@ -221,6 +222,25 @@ pub fn build_with(
     Ok(BoundServer::new(server.run(), port))
 }
 
+/// Lets glibc's malloc keep up to 16 MiB of freed memory per arena for reuse. By default a block
+/// of 128 KiB or more is mapped fresh from the kernel and unmapped when freed (the threshold rises
+/// with use, and memory at the top of the heap is trimmed again), so every page of a large
+/// answer cost a page fault to zero it: walking a million articles 1000 at a time, the server
+/// spent a third of its CPU time in page faults (server CPU 2.6-3.0 s, with this 1.5-1.6 s).
+/// Peak memory is unchanged; memory freed after a peak is returned more slowly.
+fn keep_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        const KEEP: libc::c_int = 16 << 20;
+        // SAFETY: mallopt only changes two thresholds of the allocator's configuration, under
+        // its own lock; any value is valid (a failure returns 0 and changes nothing).
+        unsafe {
+            libc::mallopt(libc::M_MMAP_THRESHOLD, KEEP);
+            libc::mallopt(libc::M_TRIM_THRESHOLD, KEEP);
+        }
+    }
+}
+
 /// Gauges read from the store at scrape time: articles stored and pool connections in use.
 fn register_store_gauges(metrics: &Metrics, store: &Store) -> anyhow::Result<()> {
     let articles = IntGauge::new("articles_articles", "Articles stored")?;
@@ -259,14 +279,7 @@ impl prometheus::core::Collector for StoreCollector {
         self.pool_in_use.set(in_use.into());
         // The kept count: one row read, no scan of the table. An idle connection if there is
         // one, so a scrape does not queue behind busy readers.
-        let conn = match self.store.try_reader() {
-            Some(conn) => Ok(conn),
-            None => self.store.reader(),
-        };
-        match conn
-            .map_err(|e| e.to_string())
-            .and_then(|mut conn| crate::db::articles::count(&mut conn).map_err(|e| e.to_string()))
-        {
+        match self.store.count_blocking() {
             Ok(count) => self.articles.set(count),
             Err(error) => tracing::warn!(%error, "cannot count articles for /metrics"),
         }

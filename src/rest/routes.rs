@@ -7,7 +7,6 @@ use actix_web::{guard, web, HttpRequest, HttpResponse, Resource, Route};
 use serde_json::json;
 
 use super::{db_metrics, handlers, RestState};
-use crate::db::WriteOp;
 use crate::error::ApiError;
 
 /// The OpenAPI 3 description served at `/openapi.json` (kept in a file; a test checks it
@@ -138,16 +137,11 @@ async fn index() -> HttpResponse {
 /// `GET /health`: 200 when the database answers a read and the writer can take SQLite's write
 /// lock, else 503 (the cause is logged).
 async fn health(state: web::Data<RestState>) -> HttpResponse {
-    let reader = state.clone();
-    let read = web::block(move || {
-        let mut conn = reader.store.reader().map_err(|e| e.to_string())?;
-        crate::db::articles::count(&mut conn).map_err(|e| e.to_string())
-    });
-    let (read, write) = futures_util::future::join(read, state.store.write(WriteOp::Probe)).await;
+    let (read, write) =
+        futures_util::future::join(state.store.count(), state.store.probe_write()).await;
     let outcome = read
         .map_err(|e| e.to_string())
-        .and_then(|r| r)
-        .and_then(|articles| write.map(|_| articles).map_err(|e| e.to_string()));
+        .and_then(|articles| write.map(|()| articles).map_err(|e| e.to_string()));
     match outcome {
         Ok(articles) => HttpResponse::Ok().json(json!({
             "status": "healthy",

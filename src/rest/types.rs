@@ -6,9 +6,9 @@ use serde_json::{Map, Value};
 
 use crate::contract::BulkRequest;
 
-use crate::db::articles::{ListFilter, Position, Sort, SortKey};
-use crate::db::bulk::{BulkChanges, UpsertRow};
+use crate::db::list::{ListFilter, Position, Sort, SortKey};
 use crate::db::models::{ArticleId, Content, Timestamp, Title};
+use crate::db::write::{BulkChanges, UpsertRow};
 use crate::error::ApiError;
 
 /// Default and largest page size of `GET /articles`.
@@ -109,7 +109,7 @@ pub mod cursor {
     use base64::Engine;
 
     use super::{Position, SortKey};
-    use crate::db::articles::Sort;
+    use crate::db::list::Sort;
 
     const VERSION: u8 = 1;
 

@@ -15,8 +15,8 @@ use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use super::plan::BatchPlan;
 use super::target::ApplyError;
 use crate::contract::BulkRow;
-use crate::db::bulk::BulkOutcome;
 use crate::db::models::Timestamp;
+use crate::db::write::BulkOutcome;
 use crate::kafka::message::{SyncMessage, PUBLISHED_AT};
 use crate::kafka::{client_config, ensure_topic, KafkaSettings, KafkaUrl};
 

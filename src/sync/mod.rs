@@ -41,8 +41,8 @@ use futures_util::future::{FutureExt, LocalBoxFuture};
 use futures_util::stream::{FuturesOrdered, StreamExt};
 
 use crate::config::parse_duration;
-use crate::db::bulk::BulkOutcome;
-use crate::db::sync_state::SourceDb;
+use crate::db::sqlite::sync_state::{SourceDb, SourceError, SourcePage};
+use crate::db::write::BulkOutcome;
 use crate::kafka::{KafkaSettings, KafkaUrl};
 use record::Rejected;
 
@@ -227,12 +227,30 @@ impl SyncPass {
         destination: &mut Destination,
         options: &SyncOptions,
     ) -> anyhow::Result<Option<PlannedBatch>> {
+        self.plan_from(source, destination, options, None)
+    }
+
+    /// [`Self::plan_next`], taking the source page from `read_ahead` when given (then the
+    /// destination's state must be known empty: [`Destination::state_known_empty`]).
+    fn plan_from(
+        &mut self,
+        source: &mut SourceDb,
+        destination: &mut Destination,
+        options: &SyncOptions,
+        read_ahead: Option<&ReadAhead>,
+    ) -> anyhow::Result<Option<PlannedBatch>> {
         if self.complete {
             return Ok(None);
         }
         let limit = options.batch_rows.max(1);
-        let mut page = source.page(self.after, limit, options.batch_bytes)?;
-        let mut state = destination.state_page(self.after, limit as i64)?;
+        let (mut page, mut state) = match read_ahead {
+            // Pages were read from `self.after` on, exactly as below (the state is empty).
+            Some(ahead) => (ahead.next()?, Vec::new()),
+            None => (
+                source.page(self.after, limit, options.batch_bytes)?,
+                destination.state_page(self.after, limit as i64)?,
+            ),
+        };
         let state_truncated = state.len() >= limit;
         // The range ends where the first truncated side ends.
         let through = [
@@ -297,7 +315,17 @@ impl SyncPass {
         destination: &mut Destination,
         options: &SyncOptions,
     ) -> anyhow::Result<StepOutcome> {
-        let Some(batch) = self.plan_next(source, destination, options)? else {
+        self.step_with(source, destination, options, None).await
+    }
+
+    async fn step_with(
+        &mut self,
+        source: &mut SourceDb,
+        destination: &mut Destination,
+        options: &SyncOptions,
+        read_ahead: Option<&ReadAhead>,
+    ) -> anyhow::Result<StepOutcome> {
+        let Some(batch) = self.plan_from(source, destination, options, read_ahead)? else {
             return Ok(StepOutcome::default());
         };
         let mut batch = batch;
@@ -323,6 +351,13 @@ impl SyncPass {
         let mut rejected_logged = 0;
         let mut in_flight = FuturesOrdered::new();
         let pipelined = !options.dry_run && matches!(destination, Destination::Remote { .. });
+        // A first load into an empty SQLite file: the next source page is read on a thread of
+        // its own while this one writes (a 1M-article load: 1.6 s of reading off the path).
+        let read_ahead = if !options.dry_run && destination.state_known_empty() {
+            Some(ReadAhead::start(source.reopen()?, self.after, options)?)
+        } else {
+            None
+        };
         loop {
             let stopping = report.stop.load(Ordering::Relaxed);
             let step = if pipelined {
@@ -368,7 +403,8 @@ impl SyncPass {
                 if stopping || self.complete {
                     break;
                 }
-                self.step(source, destination, options).await?
+                self.step_with(source, destination, options, read_ahead.as_ref())
+                    .await?
             };
             for rejected in &step.plan.rejected {
                 if rejected_logged < REJECTED_LOGGED {
@@ -396,6 +432,49 @@ impl SyncPass {
             );
         }
         Ok(())
+    }
+}
+
+/// Source pages read in id order on a thread of their own, one page ahead of the writer, for a
+/// first load ([`Destination::state_known_empty`]): each page starts after the last id of the
+/// one before, which is where [`SyncPass::plan_next`] would read next when the state is empty.
+/// The thread ends after the last page, after an error (passed on), or once this is dropped.
+struct ReadAhead {
+    pages: std::sync::mpsc::Receiver<Result<SourcePage, SourceError>>,
+}
+
+impl ReadAhead {
+    fn start(mut source: SourceDb, after: i64, options: &SyncOptions) -> anyhow::Result<Self> {
+        let (limit, bytes) = (options.batch_rows.max(1), options.batch_bytes);
+        // A rendezvous channel: the thread holds at most the one page it read ahead.
+        let (send, pages) = std::sync::mpsc::sync_channel(0);
+        std::thread::Builder::new()
+            .name("sync-read-ahead".into())
+            .spawn(move || {
+                let mut after = after;
+                loop {
+                    let page = source.page(after, limit, bytes);
+                    let next = match &page {
+                        Ok(page) if page.truncated => page.rows.last().map(|row| row.id),
+                        _ => None,
+                    };
+                    if send.send(page).is_err() {
+                        return;
+                    }
+                    match next {
+                        Some(id) => after = id,
+                        None => return,
+                    }
+                }
+            })?;
+        Ok(Self { pages })
+    }
+
+    fn next(&self) -> anyhow::Result<SourcePage> {
+        match self.pages.recv() {
+            Ok(page) => Ok(page?),
+            Err(_) => anyhow::bail!("the source reader stopped early"),
+        }
     }
 }
 

@@ -1,9 +1,9 @@
 //! Change detection: the merge-join of one id range of the source with the sync state of the
 //! same range, giving the [`BatchPlan`] to apply. Pure: no I/O, so it is tested on its own.
 
-use crate::db::bulk::UpsertRow;
 use crate::db::models::ArticleId;
-use crate::db::sync_state::{RawArticle, StateEntry};
+use crate::db::sqlite::sync_state::{RawArticle, StateEntry};
+use crate::db::write::UpsertRow;
 
 use super::record::{Rejected, SourceArticle};
 

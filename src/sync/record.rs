@@ -6,9 +6,9 @@
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime};
 
-use crate::db::bulk::UpsertRow;
 use crate::db::models::{ArticleId, Content, Timestamp, Title};
-use crate::db::sync_state::RawArticle;
+use crate::db::sqlite::sync_state::RawArticle;
+use crate::db::write::UpsertRow;
 
 /// Changing this invalidates every stored digest (use it if the digest's input ever changes).
 const DIGEST_SEED: u64 = 0x6172_7469_636c_6573; // "articles"

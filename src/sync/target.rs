@@ -17,9 +17,10 @@ use anyhow::Context;
 
 use crate::api_client::{ApiClient, Recovery};
 use crate::contract::{BulkRequest, BulkRow};
-use crate::db::bulk::{self, BulkChanges, BulkOutcome};
 use crate::db::models::Timestamp;
-use crate::db::sync_state::{self, StateEntry};
+use crate::db::sqlite::bulk;
+use crate::db::sqlite::sync_state::{self, StateEntry};
+use crate::db::write::{BulkChanges, BulkOutcome};
 use crate::db::{DbConnection, StoreError};
 use crate::kafka::{KafkaSettings, KafkaUrl};
 
@@ -153,6 +154,9 @@ pub enum Destination {
         path: PathBuf,
         /// In rollback-journal mode for a first load (see [`Destination::finish_pass`]).
         bulk_load: bool,
+        /// A first load whose sync state was empty at the start: every row is new, and the
+        /// state holds nothing past the ids written so far ([`Destination::state_known_empty`]).
+        state_empty: bool,
     },
     Remote {
         /// Shared with the requests in flight (see [`Destination::send`]).
@@ -180,7 +184,9 @@ impl Destination {
             .with_context(|| format!("cannot set up {}", path.display()))?;
         let state = sync_state::state_count(&mut conn)
             .with_context(|| format!("cannot read sync state of {}", path.display()))?;
-        if rescan || state == 0 {
+        // Reset, the state holds exactly the articles present.
+        let state_reset = rescan || state == 0;
+        if state_reset {
             let marked = sync_state::state_reset_from_articles(&mut conn)
                 .with_context(|| format!("cannot reset sync state of {}", path.display()))?;
             if marked > 0 {
@@ -196,9 +202,12 @@ impl Destination {
             && sync_state::begin_bulk_load(&mut conn)
                 .with_context(|| format!("cannot set up {}", path.display()))?;
         if bulk_load {
+            sync_state::defer_indexes(&mut conn)
+                .with_context(|| format!("cannot set up {}", path.display()))?;
             tracing::info!(
                 destination = %path.display(),
-                "first load into an empty database: rollback journal (each page written once)"
+                "first load into an empty database: rollback journal (each page written once), \
+                 indexes and search index built once the rows are in"
             );
         } else if empty {
             tracing::info!(
@@ -211,6 +220,7 @@ impl Destination {
             conn,
             path: path.to_owned(),
             bulk_load,
+            state_empty: bulk_load && state_reset,
         })
     }
 
@@ -301,15 +311,39 @@ impl Destination {
         })
     }
 
+    /// Whether every row of this pass is new to the destination and its state page after any id
+    /// this pass has reached is empty: a first load into an empty SQLite file. Planning then
+    /// needs nothing from the destination, so the source can be read ahead.
+    pub fn state_known_empty(&self) -> bool {
+        matches!(
+            self,
+            Self::Sqlite {
+                bulk_load: true,
+                state_empty: true,
+                ..
+            }
+        )
+    }
+
     /// Ends a pass: a first load into an empty SQLite file switches it back to WAL mode.
     pub fn finish_pass(&mut self) -> anyhow::Result<()> {
         if let Self::Sqlite {
             conn,
             path,
             bulk_load,
+            state_empty,
         } = self
         {
+            *state_empty = false;
             if std::mem::take(bulk_load) {
+                let started = std::time::Instant::now();
+                sync_state::finish_deferred_load(conn, true)
+                    .with_context(|| format!("cannot index {}", path.display()))?;
+                tracing::info!(
+                    destination = %path.display(),
+                    elapsed = ?started.elapsed(),
+                    "first load: indexes, search index and count built"
+                );
                 sync_state::end_bulk_load(conn)
                     .with_context(|| format!("cannot finish writing {}", path.display()))?;
             }
@@ -349,7 +383,12 @@ impl Destination {
     /// Applies `plan` all or nothing and records it in the state.
     pub async fn apply(&mut self, plan: &BatchPlan) -> Result<BulkOutcome, ApplyError> {
         match self {
-            Self::Sqlite { conn, path, .. } => {
+            Self::Sqlite {
+                conn,
+                path,
+                bulk_load,
+                ..
+            } => {
                 let (entries, deleted) = state_changes(plan);
                 // Rows the state does not know take the fast path (no read first); changed
                 // rows and deletes go through bulk::apply, which reports what really changed.
@@ -359,9 +398,14 @@ impl Destination {
                 )
                 .map_err(ApplyError::fatal)?;
                 let now = Timestamp::now();
+                let load = *bulk_load;
                 conn.immediate_transaction(|conn| {
-                    let inserted =
-                        bulk::write_new(conn, plan.insert.iter().map(|(row, _)| row), now)?;
+                    let rows = plan.insert.iter().map(|(row, _)| row);
+                    let inserted = if load {
+                        bulk::load_rows(conn, rows, now)?
+                    } else {
+                        bulk::write_new(conn, rows, now)?
+                    };
                     let mut outcome = bulk::apply(conn, &changes, now)?;
                     outcome.inserted += inserted as u64;
                     sync_state::state_put(conn, &entries)?;

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use crate::db::sync_state::{RawArticle, SourceDb};
+use crate::db::sqlite::sync_state::{RawArticle, SourceDb};
 
 use super::record::parse_timestamp;
 

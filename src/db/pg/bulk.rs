@@ -18,8 +18,8 @@ use diesel::sql_types::{Array, BigInt, Text, Timestamp as SqlTimestamp};
 
 use super::list::Row;
 use super::{fold_title, in_transaction, Fail};
-use crate::db::bulk::{BulkChanges, BulkOutcome, UpsertRow};
 use crate::db::models::{Article, Timestamp};
+use crate::db::write::{BulkChanges, BulkOutcome, UpsertRow};
 
 /// Rows per statement: large enough that a batch is a few statements, small enough that one
 /// statement's parameters stay a few MB.
@@ -35,13 +35,6 @@ pub(super) fn apply(
         return Ok(BulkOutcome::default());
     }
     in_transaction(conn, |conn| apply_in_transaction(conn, changes, now))
-}
-
-/// Whether `changes` leaves out upserts older than the stored row. `BulkChanges` has no getter
-/// for it yet (the lead's `BulkChanges::keeps_newer` is one); its equality tells, at the cost of
-/// a copy of the batch, paid only when an upsert is older than its row.
-fn keeps_newer(changes: &BulkChanges) -> bool {
-    changes.clone().keep_newer(true) == *changes
 }
 
 /// The columns of rows to write, one array each (`unnest` turns them back into rows).
@@ -107,7 +100,6 @@ fn apply_in_transaction(
     let mut current = lock_rows(conn, &named)?;
 
     let mut outcome = BulkOutcome::default();
-    let mut keep_newer: Option<bool> = None;
     let mut fresh: Vec<&UpsertRow> = Vec::new();
     let mut changed = Columns::default();
     for row in changes.upsert() {
@@ -118,7 +110,7 @@ fn apply_in_transaction(
         if row
             .updated_at
             .is_some_and(|at| at.naive() < current.updated_at)
-            && *keep_newer.get_or_insert_with(|| keeps_newer(changes))
+            && changes.keeps_newer()
         {
             outcome.stale += 1;
             continue;

@@ -13,7 +13,7 @@ use diesel::query_builder::{BoxedSqlQuery, SqlQuery};
 use diesel::sql_types::{BigInt, Text};
 
 use super::schema::articles;
-use crate::db::articles::{ListFilter, Page, Position, SortKey};
+use crate::db::list::{ListFilter, Page, Position, SortKey};
 use crate::db::models::{Article, ArticleId};
 
 /// An article as this store reads it, named by column (SQL text) or by position (the query

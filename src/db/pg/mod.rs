@@ -35,10 +35,10 @@ use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel::Connection;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
-use super::articles::{ListFilter, Page};
 use super::error::StoreError;
+use super::list::{ListFilter, Page};
 use super::models::{Article, ArticleId, Timestamp};
-use super::writer::{WriteError, WriteOp, WriteOutcome};
+use super::write::{WriteError, WriteOp, WriteOutcome};
 
 /// The PostgreSQL migrations in `migrations/postgres/`, compiled into the binary.
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");

@@ -21,7 +21,7 @@ use super::list::{self, Count, Row};
 use super::{bulk, fold_title, Fail};
 use crate::db::error::StoreError;
 use crate::db::models::{Article, ArticleId, Content, Timestamp, Title};
-use crate::db::writer::{IdempotencyClaim, Precondition, WriteError, WriteOp, WriteOutcome};
+use crate::db::write::{IdempotencyClaim, Precondition, WriteError, WriteOp, WriteOutcome};
 
 /// Times a precondition is decided again because the row changed between its read and its write
 /// (each time another writer won); then the write is reported busy.
@@ -209,13 +209,6 @@ fn advance_ids_past_rows(conn: &mut PgConnection) -> QueryResult<()> {
     .map(drop)
 }
 
-fn holds(precondition: &Precondition, current: &Article) -> bool {
-    match precondition {
-        Precondition::None | Precondition::Exists => true,
-        Precondition::VersionIn(tags) => tags.contains(&current.version_tag()),
-    }
-}
-
 /// The condition that the row is still `current`, every column compared (so that the version
 /// tag it had when it was read is still its tag), binding `$first` onwards.
 fn unchanged_since(first: usize) -> String {
@@ -258,7 +251,7 @@ fn update(
     }
     for _ in 0..PRECONDITION_ROUNDS {
         let current = list::get(conn, id)?.ok_or(Fail::Write(WriteError::NotFound))?;
-        if !holds(precondition, &current) {
+        if !precondition.holds(&current) {
             return Err(WriteError::PreconditionFailed.into());
         }
         let written = base(format!("{set}{} {RETURNING}", unchanged_since(6)))
@@ -304,7 +297,7 @@ fn delete(
     }
     for _ in 0..PRECONDITION_ROUNDS {
         let current = list::get(conn, id)?.ok_or(Fail::Write(WriteError::NotFound))?;
-        if !holds(precondition, &current) {
+        if !precondition.holds(&current) {
             return Err(WriteError::PreconditionFailed.into());
         }
         let deleted = diesel::sql_query(sql(&unchanged_since(2)))

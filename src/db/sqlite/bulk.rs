@@ -1,101 +1,16 @@
-//! Applying a batch of upserts and deletes that keep ids and timestamps: the replication
-//! primitive behind `POST /articles/bulk` and `articles sync` into a SQLite file.
+//! Applying a batch of upserts and deletes that keep ids and timestamps ([`BulkChanges`]) to a
+//! SQLite database: `POST /articles/bulk` through the writer, and `articles sync` into a file.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use diesel::dsl::Eq;
 use diesel::prelude::*;
 
 use super::articles;
-use super::models::{Article, ArticleId, Content, Timestamp, Title};
 use super::schema::articles as articles_table;
 use super::DbConnection;
-
-/// One article to create or overwrite. Missing timestamps are filled so that applying the same
-/// row twice changes nothing the second time (see [`apply`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UpsertRow {
-    pub id: ArticleId,
-    pub title: Title,
-    /// Replicated verbatim; may be empty, unlike content written through `POST /articles`.
-    pub content: Content,
-    pub created_at: Option<Timestamp>,
-    pub updated_at: Option<Timestamp>,
-}
-
-/// A validated batch: no id appears twice.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct BulkChanges {
-    upsert: Vec<UpsertRow>,
-    delete: Vec<ArticleId>,
-    /// The stale-update guard (see [`apply`]).
-    keep_newer: bool,
-}
-
-/// Why a batch was refused before touching the database.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum BulkError {
-    #[error("id {0} appears more than once in upsert")]
-    DuplicateUpsert(ArticleId),
-    #[error("id {0} appears more than once in delete")]
-    DuplicateDelete(ArticleId),
-    #[error("id {0} appears in both upsert and delete")]
-    UpsertAndDelete(ArticleId),
-}
-
-impl BulkChanges {
-    pub fn new(upsert: Vec<UpsertRow>, delete: Vec<ArticleId>) -> Result<Self, BulkError> {
-        let mut seen = HashSet::with_capacity(upsert.len());
-        for row in &upsert {
-            if !seen.insert(row.id) {
-                return Err(BulkError::DuplicateUpsert(row.id));
-            }
-        }
-        let mut deleted = HashSet::with_capacity(delete.len());
-        for &id in &delete {
-            if seen.contains(&id) {
-                return Err(BulkError::UpsertAndDelete(id));
-            }
-            if !deleted.insert(id) {
-                return Err(BulkError::DuplicateDelete(id));
-            }
-        }
-        Ok(Self {
-            upsert,
-            delete,
-            keep_newer: false,
-        })
-    }
-
-    /// With `true`, an upsert whose `updated_at` is older than the stored row's is left out.
-    pub fn keep_newer(mut self, keep_newer: bool) -> Self {
-        self.keep_newer = keep_newer;
-        self
-    }
-
-    pub fn upsert(&self) -> &[UpsertRow] {
-        &self.upsert
-    }
-
-    pub fn delete(&self) -> &[ArticleId] {
-        &self.delete
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.upsert.is_empty() && self.delete.is_empty()
-    }
-}
-
-/// What a batch did, row by row.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct BulkOutcome {
-    pub inserted: u64,
-    pub updated: u64,
-    pub unchanged: u64,
-    pub deleted: u64,
-    /// Upserts left out because the stored row is newer (only with `keep_newer`).
-    pub stale: u64,
-}
+use crate::db::models::{Article, Timestamp};
+use crate::db::write::{BulkChanges, BulkOutcome, UpsertRow};
 
 /// Applies `changes` on `conn`. Run it inside a transaction: it is all or nothing only then.
 ///
@@ -114,15 +29,15 @@ pub fn apply(
     now: Timestamp,
 ) -> QueryResult<BulkOutcome> {
     let mut outcome = BulkOutcome::default();
-    let mut current = existing_rows(conn, &changes.upsert)?;
+    let mut current = existing_rows(conn, changes.upsert())?;
     let mut fresh: Vec<&UpsertRow> = Vec::new();
     let mut retitled: Vec<i64> = Vec::new();
-    for row in &changes.upsert {
+    for row in changes.upsert() {
         let Some(current) = current.remove(&row.id.0) else {
             fresh.push(row);
             continue;
         };
-        if changes.keep_newer
+        if changes.keeps_newer()
             && row
                 .updated_at
                 .is_some_and(|at| at.naive() < current.updated_at)
@@ -162,7 +77,7 @@ pub fn apply(
     outcome.inserted = fresh.len() as u64;
     // `fresh` rows are known absent (read above, in this transaction): none to count as present.
     write_rows(conn, fresh, now, Some(0))?;
-    let delete: Vec<i64> = changes.delete.iter().map(|id| id.0).collect();
+    let delete: Vec<i64> = changes.delete().iter().map(|id| id.0).collect();
     outcome.deleted = articles::delete_many(conn, &delete)? as u64;
     Ok(outcome)
 }
@@ -199,6 +114,31 @@ fn write_rows<'a>(
         Some(known) => known,
         None => articles::count_present(conn, &ids)?,
     };
+    let written = replace_rows(conn, &rows, now)?;
+    articles::index_articles(conn, &ids)?;
+    articles::adjust_count(conn, ids.len() as i64 - present)?;
+    Ok(written)
+}
+
+/// Writes `rows` as given (replacing any row with the same id) and nothing else: for a first
+/// load into an empty database, whose search index, secondary indexes and kept count are built
+/// once every row is in (`sync_state::defer_indexes` and `finish_deferred_load`). Returns how
+/// many rows were written.
+pub fn load_rows<'a>(
+    conn: &mut DbConnection,
+    rows: impl IntoIterator<Item = &'a UpsertRow>,
+    now: Timestamp,
+) -> QueryResult<usize> {
+    let rows: Vec<&UpsertRow> = rows.into_iter().collect();
+    replace_rows(conn, &rows, now)
+}
+
+/// `REPLACE INTO articles` of `rows`, in multi-row statements.
+fn replace_rows(
+    conn: &mut DbConnection,
+    rows: &[&UpsertRow],
+    now: Timestamp,
+) -> QueryResult<usize> {
     let mut written = 0;
     for chunk in rows.chunks(WRITE_CHUNK) {
         let values: Vec<NewRowValues<'_>> = chunk.iter().map(|row| row.as_new(now)).collect();
@@ -206,8 +146,6 @@ fn write_rows<'a>(
             .values(&values)
             .execute(conn)?;
     }
-    articles::index_articles(conn, &ids)?;
-    articles::adjust_count(conn, ids.len() as i64 - present)?;
     Ok(written)
 }
 
@@ -264,36 +202,4 @@ fn existing_rows(
         found.extend(existing.into_iter().map(|article| (article.id, article)));
     }
     Ok(found)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn row(id: i64) -> UpsertRow {
-        UpsertRow {
-            id: ArticleId(id),
-            title: Title::parse(format!("t{id}")).unwrap(),
-            content: Content::default(),
-            created_at: None,
-            updated_at: None,
-        }
-    }
-
-    #[test]
-    fn refuses_ambiguous_batches() {
-        assert_eq!(
-            BulkChanges::new(vec![row(1), row(1)], vec![]),
-            Err(BulkError::DuplicateUpsert(ArticleId(1)))
-        );
-        assert_eq!(
-            BulkChanges::new(vec![row(1)], vec![ArticleId(1)]),
-            Err(BulkError::UpsertAndDelete(ArticleId(1)))
-        );
-        assert_eq!(
-            BulkChanges::new(vec![], vec![ArticleId(2), ArticleId(2)]),
-            Err(BulkError::DuplicateDelete(ArticleId(2)))
-        );
-        assert!(BulkChanges::new(vec![row(1), row(2)], vec![ArticleId(3)]).is_ok());
-    }
 }

@@ -19,10 +19,11 @@ use diesel::{QueryDsl, RunQueryDsl};
 use tokio::sync::{mpsc, oneshot};
 
 use super::articles::{self, IdempotencyRecord};
-use super::bulk::{self, BulkChanges, BulkOutcome};
-use super::error::StoreError;
-use super::models::{Article, ArticleChanges, ArticleId, Content, NewArticle, Timestamp, Title};
+use super::bulk;
 use super::DbConnection;
+use crate::db::error::StoreError;
+use crate::db::models::{Article, ArticleChanges, NewArticle, Timestamp};
+use crate::db::write::{Precondition, WriteError, WriteOp, WriteOutcome};
 
 /// Most ops committed in one transaction.
 pub const MAX_BATCH: usize = 256;
@@ -30,107 +31,6 @@ pub const MAX_BATCH: usize = 256;
 pub const QUEUE_DEPTH: usize = 4096;
 /// How often expired idempotency keys are deleted.
 const PURGE_EVERY: Duration = Duration::from_secs(600);
-
-/// Which current versions of a row a write accepts (from an HTTP `If-Match`).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub enum Precondition {
-    /// No condition.
-    #[default]
-    None,
-    /// `If-Match: *`: the row must exist.
-    Exists,
-    /// The row's [`Article::version_tag`] must be one of these.
-    VersionIn(Vec<u64>),
-}
-
-impl Precondition {
-    fn holds(&self, current: &Article) -> bool {
-        match self {
-            Self::None | Self::Exists => true,
-            Self::VersionIn(tags) => tags.contains(&current.version_tag()),
-        }
-    }
-}
-
-/// An Idempotency-Key claimed by a create.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IdempotencyClaim {
-    pub key: String,
-    /// Fingerprint of the request body; a reuse with another body is refused.
-    pub request_hash: String,
-    /// How long the key is remembered.
-    pub ttl: Duration,
-}
-
-/// A write, as queued to the writer.
-#[derive(Debug, Clone)]
-pub enum WriteOp {
-    Create {
-        title: Title,
-        content: Content,
-        idempotency: Option<IdempotencyClaim>,
-    },
-    Update {
-        id: ArticleId,
-        title: Option<Title>,
-        content: Option<Content>,
-        precondition: Precondition,
-    },
-    Delete {
-        id: ArticleId,
-        precondition: Precondition,
-    },
-    Bulk(BulkChanges),
-    /// Changes nothing; succeeds once the writer holds SQLite's write lock (a health check).
-    Probe,
-}
-
-/// What a write did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum WriteOutcome {
-    /// `replayed`: the Idempotency-Key was seen before and nothing new was created.
-    Created {
-        article: Article,
-        replayed: bool,
-    },
-    Updated(Article),
-    Deleted,
-    Bulk(BulkOutcome),
-    Probed,
-}
-
-/// Why a write did not happen.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum WriteError {
-    #[error("article not found")]
-    NotFound,
-    #[error("the article has changed since it was read (If-Match does not match)")]
-    PreconditionFailed,
-    #[error("this Idempotency-Key was already used with a different request body")]
-    IdempotencyKeyReused,
-    /// The database refused the write or could not do it; classified where it happened.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error("the database writer has stopped")]
-    WriterGone,
-}
-
-impl WriteError {
-    /// Whether the same write may succeed later unchanged (see [`StoreError::is_retryable`]).
-    pub fn is_retryable(&self) -> bool {
-        match self {
-            Self::NotFound | Self::PreconditionFailed | Self::IdempotencyKeyReused => false,
-            Self::Store(error) => error.is_retryable(),
-            Self::WriterGone => true,
-        }
-    }
-}
-
-impl From<DieselError> for WriteError {
-    fn from(error: DieselError) -> Self {
-        Self::Store(StoreError::classify(&error))
-    }
-}
 
 struct Job {
     op: WriteOp,
