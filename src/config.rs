@@ -5,22 +5,31 @@ use std::time::Duration;
 
 use clap::Args;
 
-/// Where the SQLite database lives.
+/// Where the articles live.
 #[derive(Debug, Clone, Args)]
 pub struct DatabaseArgs {
-    /// SQLite database file (a `sqlite://` URL also works). Created and migrated if missing.
+    /// The database: a SQLite file (a path, or a `sqlite://` URL; created and migrated if
+    /// missing), or a PostgreSQL database (`postgres://user:password@host:5432/name?sslmode=require`;
+    /// libpq takes what the URL leaves out, the password too, from PGPASSWORD, PGHOST, ... and
+    /// ~/.pgpass; migrated at start)
     #[arg(
         long = "database",
         env = "DATABASE_URL",
         default_value = "articles.db",
-        value_name = "PATH"
+        value_name = "PATH_OR_URL"
     )]
     pub database: String,
 }
 
 impl DatabaseArgs {
+    /// The SQLite file this names (roles that only know SQLite files).
     pub fn path(&self) -> std::path::PathBuf {
         crate::db::database_path(&self.database)
+    }
+
+    /// The store this names.
+    pub fn location(&self) -> crate::db::Location {
+        crate::db::Location::parse(&self.database)
     }
 }
 

@@ -79,6 +79,7 @@ pub async fn run(args: StackArgs) -> anyhow::Result<()> {
     let graphql_url = loopback_url(graphql_listener.local_addr()?);
 
     let mut rest_args = RestArgs::for_database(&args.db.path());
+    rest_args.db = args.db.clone();
     rest_args.bind = args.rest_bind.clone();
     rest_args.workers = args.workers;
     rest_args.api_token = args.api_token.clone();

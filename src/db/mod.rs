@@ -12,6 +12,8 @@
 //! Per backend:
 //! - [`sqlite`]: the embedded default (one file, one writer thread, WAL), also what
 //!   `articles sync` reads and writes.
+//! - [`pg`]: PostgreSQL, for several REST replicas over one database: a pool of connections,
+//!   every guarantee (If-Match, Idempotency-Key, bulk all or nothing) in the statements.
 //!
 //! **Architecture Invariant:** this module knows nothing of HTTP, JSON envelopes or CLI flags; all
 //! SQL lives in the backend directories, and nothing outside `db/` names a backend's connection.
@@ -23,12 +25,13 @@ pub mod pg;
 pub mod sqlite;
 pub mod write;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 pub use error::StoreError;
 pub use list::{ListFilter, Page, Position, Sort, SortKey};
 pub use models::{Article, ArticleId, Content, Timestamp, Title};
 pub use sqlite::{connect, database_path, DbConnection, OpenError, SqliteStore, BUSY_TIMEOUT};
+pub use pg::{PgOpenError, PgOptions, PgStore};
 pub use write::{
     BulkChanges, BulkError, BulkOutcome, IdempotencyClaim, Precondition, UpsertRow, WriteError,
     WriteOp, WriteOutcome,
@@ -41,6 +44,52 @@ pub struct Created {
     pub replayed: bool,
 }
 
+/// Where the articles live, as `--database` / `DATABASE_URL` names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// A SQLite file: a path, or a `sqlite://` / `sqlite:` / `file:` URL.
+    Sqlite(PathBuf),
+    /// A PostgreSQL database: a `postgres://` or `postgresql://` URL (libpq reads the password
+    /// and what the URL leaves out from the usual `PG*` variables, and honours `sslmode`).
+    Postgres(String),
+}
+
+impl Location {
+    pub fn parse(raw: &str) -> Self {
+        let scheme = raw.split_once("://").map(|(scheme, _)| scheme.to_ascii_lowercase());
+        match scheme.as_deref() {
+            Some("postgres" | "postgresql") => Self::Postgres(raw.to_owned()),
+            _ => Self::Sqlite(database_path(raw)),
+        }
+    }
+
+    /// How messages name it: a path, or the URL without its password.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Sqlite(path) => path.display().to_string(),
+            Self::Postgres(url) => pg::redacted(url),
+        }
+    }
+}
+
+/// How a server uses its store, per backend.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// SQLite: read-only connections in the pool (writes go through the one writer thread).
+    pub sqlite_readers: u32,
+    /// PostgreSQL: pool size, statement timeout, connect timeout.
+    pub postgres: PgOptions,
+}
+
+/// Why a store could not be opened (one line, never a password).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreOpenError {
+    #[error(transparent)]
+    Sqlite(#[from] OpenError),
+    #[error(transparent)]
+    Postgres(#[from] PgOpenError),
+}
+
 /// The store a server holds: cheap to clone, shared by every worker.
 #[derive(Clone)]
 pub struct Store {
@@ -50,9 +99,20 @@ pub struct Store {
 #[derive(Clone)]
 enum Backend {
     Sqlite(SqliteStore),
+    Postgres(PgStore),
 }
 
 impl Store {
+    /// Opens the store at `location` (created and migrated as needed).
+    pub fn open(location: &Location, options: &StoreOptions) -> Result<Self, StoreOpenError> {
+        Ok(match location {
+            Location::Sqlite(path) => Self::open_sqlite(path, options.sqlite_readers)?,
+            Location::Postgres(url) => Self {
+                backend: Backend::Postgres(PgStore::open(url, &options.postgres)?),
+            },
+        })
+    }
+
     /// Opens (creating and migrating if needed) the SQLite database at `path` with up to
     /// `readers` pooled read connections.
     pub fn open_sqlite(path: &Path, readers: u32) -> Result<Self, OpenError> {
@@ -72,6 +132,10 @@ impl Store {
                 let store = store.clone();
                 blocking(move || Ok(sqlite::articles::get(&mut *store.reader()?, id)?)).await
             }
+            Backend::Postgres(store) => {
+                let store = store.clone();
+                blocking(move || store.get(id)).await
+            }
         }
     }
 
@@ -81,6 +145,10 @@ impl Store {
             Backend::Sqlite(store) => {
                 let store = store.clone();
                 blocking(move || Ok(sqlite::articles::list(&mut *store.reader()?, &filter)?)).await
+            }
+            Backend::Postgres(store) => {
+                let store = store.clone();
+                blocking(move || store.list(&filter)).await
             }
         }
     }
@@ -102,6 +170,7 @@ impl Store {
                 };
                 Ok(sqlite::articles::count(&mut conn)?)
             }
+            Backend::Postgres(store) => store.count(),
         }
     }
 
@@ -177,6 +246,10 @@ impl Store {
                 let store = store.clone();
                 blocking(move || store.check_readable()).await
             }
+            Backend::Postgres(store) => {
+                let store = store.clone();
+                blocking(move || store.check_readable()).await
+            }
         }
     }
 
@@ -184,6 +257,7 @@ impl Store {
     pub fn pool_state(&self) -> (u32, u32) {
         match &self.backend {
             Backend::Sqlite(store) => store.pool_state(),
+            Backend::Postgres(store) => store.pool_state(),
         }
     }
 
@@ -191,12 +265,24 @@ impl Store {
     pub fn write_queue(&self) -> Option<(usize, usize)> {
         match &self.backend {
             Backend::Sqlite(store) => Some(store.write_queue()),
+            // Every pooled connection writes; the pool's wait is the queue.
+            Backend::Postgres(_) => None,
         }
     }
 
     async fn write(&self, op: WriteOp) -> Result<WriteOutcome, WriteError> {
         match &self.backend {
             Backend::Sqlite(store) => store.write(op).await,
+            Backend::Postgres(store) => {
+                let store = store.clone();
+                tokio::task::spawn_blocking(move || store.write(op))
+                    .await
+                    .map_err(|error| {
+                        WriteError::Store(StoreError::Internal(format!(
+                            "database task failed: {error}"
+                        )))
+                    })?
+            }
         }
     }
 }

@@ -32,7 +32,7 @@ use clap::Parser;
 use prometheus::IntGauge;
 
 use crate::config::{parse_bytes, parse_duration, DatabaseArgs};
-use crate::db::Store;
+use crate::db::{PgOptions, Store, StoreOptions};
 use crate::metrics::Metrics;
 use crate::server::{BoundServer, Signals};
 pub use compression::Codings;
@@ -104,7 +104,7 @@ pub struct RestArgs {
     #[arg(long, env = "ARTICLES_IDEMPOTENCY_TTL", default_value = "24h", value_parser = parse_idempotency_ttl, value_name = "DURATION")]
     pub idempotency_ttl: Duration,
 
-    /// Read connections in the pool.
+    /// SQLite: read connections in the pool (writes go through one writer thread).
     #[arg(
         long,
         env = "ARTICLES_READ_CONNECTIONS",
@@ -112,6 +112,16 @@ pub struct RestArgs {
         value_name = "N"
     )]
     pub read_connections: u32,
+
+    /// PostgreSQL: connections in the pool, shared by reads and writes. Several replicas
+    /// together must stay under the server's max_connections.
+    #[arg(long, env = "ARTICLES_POOL_SIZE", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1000), value_name = "N")]
+    pub pool_size: u32,
+
+    /// PostgreSQL: a statement running longer is cancelled and the request gets 503 with
+    /// Retry-After.
+    #[arg(long, env = "ARTICLES_STATEMENT_TIMEOUT", default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
+    pub statement_timeout: Duration,
 
     /// On SIGTERM/SIGINT, how long in-flight requests may take to finish.
     #[arg(long, env = "ARTICLES_SHUTDOWN_TIMEOUT", default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
@@ -143,6 +153,8 @@ impl RestArgs {
             compress_min_size: 2 << 10,
             idempotency_ttl: Duration::from_secs(24 * 3600),
             read_connections: 8,
+            pool_size: 16,
+            statement_timeout: Duration::from_secs(30),
             shutdown_timeout: Duration::from_secs(30),
         }
     }
@@ -168,8 +180,15 @@ pub fn build_with(
     signals: Signals,
 ) -> anyhow::Result<BoundServer> {
     keep_freed_memory();
-    let path = args.db.path();
-    let store = Store::open_sqlite(&path, args.read_connections)?;
+    let options = StoreOptions {
+        sqlite_readers: args.read_connections,
+        postgres: PgOptions {
+            pool_size: args.pool_size,
+            statement_timeout: args.statement_timeout,
+            ..PgOptions::default()
+        },
+    };
+    let store = Store::open(&args.db.location(), &options)?;
     let port = listener.local_addr()?.port();
     let metrics = web::Data::new(Metrics::new());
     metrics.expect_endpoints(routes::ENDPOINTS);
@@ -215,7 +234,7 @@ pub fn build_with(
         server = server.disable_signals();
     }
     tracing::info!(
-        database = %path.display(),
+        database = %args.db.location().describe(),
         port,
         "REST API listening"
     );
