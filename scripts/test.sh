@@ -57,3 +57,8 @@ echo "==> scripts/schemathesis.sh all"
 scripts/schemathesis.sh all
 echo "==> cargo test"
 cargo test --all-targets
+# The REST API's HTTP behaviour once more over PostgreSQL (tests/common: a database per test):
+# every test binary that only speaks HTTP to an in-process API.
+echo "==> ARTICLES_TEST_STORE=postgres cargo test (the HTTP suites on PostgreSQL)"
+ARTICLES_TEST_STORE=postgres cargo test --test rest_api --test rest_contract --test rest_errors \
+  --test rest_compression --test graphql --test graphql_limits --test metrics

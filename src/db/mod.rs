@@ -30,8 +30,8 @@ use std::path::{Path, PathBuf};
 pub use error::StoreError;
 pub use list::{ListFilter, Page, Position, Sort, SortKey};
 pub use models::{Article, ArticleId, Content, Timestamp, Title};
-pub use sqlite::{connect, database_path, DbConnection, OpenError, SqliteStore, BUSY_TIMEOUT};
 pub use pg::{PgOpenError, PgOptions, PgStore};
+pub use sqlite::{connect, database_path, DbConnection, OpenError, SqliteStore, BUSY_TIMEOUT};
 pub use write::{
     BulkChanges, BulkError, BulkOutcome, IdempotencyClaim, Precondition, UpsertRow, WriteError,
     WriteOp, WriteOutcome,
@@ -56,7 +56,9 @@ pub enum Location {
 
 impl Location {
     pub fn parse(raw: &str) -> Self {
-        let scheme = raw.split_once("://").map(|(scheme, _)| scheme.to_ascii_lowercase());
+        let scheme = raw
+            .split_once("://")
+            .map(|(scheme, _)| scheme.to_ascii_lowercase());
         match scheme.as_deref() {
             Some("postgres" | "postgresql") => Self::Postgres(raw.to_owned()),
             _ => Self::Sqlite(database_path(raw)),

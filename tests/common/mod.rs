@@ -15,6 +15,9 @@ use awc::http::header::HeaderMap;
 use serde_json::Value;
 use tempfile::TempDir;
 
+#[path = "../pg_support/mod.rs"]
+pub mod pg_support;
+
 /// Path of the built `articles` binary.
 pub const BIN: &str = env!("CARGO_BIN_EXE_articles");
 
@@ -26,6 +29,8 @@ pub struct TestApp {
     pub dir: TempDir,
     pub handle: ServerHandle,
     pub client: awc::Client,
+    /// The PostgreSQL database the API runs on ([`on_postgres`]), dropped with the app.
+    pub postgres: Option<pg_support::TestDatabase>,
 }
 
 /// An HTTP answer: status, headers and the body parsed as JSON (`Null` when empty or not JSON),
@@ -52,11 +57,34 @@ pub async fn spawn_rest() -> TestApp {
     spawn_rest_with(|_| {}).await
 }
 
-/// Starts the REST API on port 0 with a fresh database; `adjust` may change the settings.
+/// Whether this test run puts the in-process REST API on PostgreSQL: `ARTICLES_TEST_STORE=postgres`
+/// (scripts/test.sh runs the HTTP-only test binaries a second time so), else SQLite.
+pub fn on_postgres() -> bool {
+    match std::env::var("ARTICLES_TEST_STORE").as_deref() {
+        Ok("postgres") => true,
+        Ok("sqlite") | Err(_) => false,
+        Ok(other) => panic!("ARTICLES_TEST_STORE={other}: expected sqlite or postgres"),
+    }
+}
+
+/// Starts the REST API on port 0 with a fresh database (a SQLite file, or a PostgreSQL database
+/// of its own when [`on_postgres`]); `adjust` may change the settings.
 pub async fn spawn_rest_with(adjust: impl FnOnce(&mut RestArgs)) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let db_path = dir.path().join("articles.db");
-    spawn_rest_on(dir, db_path, adjust).await
+    if !on_postgres() {
+        return spawn_rest_on(dir, db_path, adjust).await;
+    }
+    let database = pg_support::TestDatabase::create("rest");
+    let url = database.url.clone();
+    let mut app = spawn_rest_on(dir, db_path, |args| {
+        args.db.database = url;
+        args.pool_size = 8;
+        adjust(args);
+    })
+    .await;
+    app.postgres = Some(database);
+    app
 }
 
 /// Starts the REST API on port 0 over `db_path` (kept alive by `dir`).
@@ -80,6 +108,7 @@ pub async fn spawn_rest_on(
         dir,
         handle,
         client: client(),
+        postgres: None,
     }
 }
 
