@@ -61,7 +61,7 @@ cargo test --all-targets
 # every test binary that only speaks HTTP to an in-process API.
 echo "==> ARTICLES_TEST_STORE=postgres cargo test (the HTTP suites on PostgreSQL)"
 ARTICLES_TEST_STORE=postgres cargo test --test rest_api --test rest_contract --test rest_errors \
-  --test rest_compression --test graphql --test graphql_limits --test metrics
+  --test rest_compression --test graphql --test graphql_limits
 # Lists and search on PostgreSQL too, but for the tests about SQLite's own file (its query plans,
 # a migration of an old file, kill -9 of its writer), which the run above covered.
 ARTICLES_TEST_STORE=postgres cargo test --test list_paging -- \
