@@ -319,3 +319,68 @@ async fn replicas_ride_out_a_postgres_restart() {
         assert_eq!(listed, acknowledged);
     }
 }
+
+/// `articles serve --database postgres://…`: the whole stack on PostgreSQL, GraphQL included.
+#[actix_web::test]
+async fn the_whole_stack_runs_on_postgres() {
+    let database = TestDatabase::create("stack");
+    let dir = tempfile::tempdir().unwrap();
+    let stack = ChildServer::start(
+        &[
+            "serve",
+            "--database",
+            &database.url,
+            "--rest-bind",
+            "127.0.0.1:0",
+            "--graphql-bind",
+            "127.0.0.1:0",
+        ],
+        dir.path(),
+    );
+    // ChildServer read up to the REST API's line; the GraphQL server's follows.
+    let graphql_port: u16 = loop {
+        let line = stack
+            .log
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the GraphQL server logged its port");
+        if line.contains("GraphQL server listening") {
+            break line
+                .split_whitespace()
+                .find_map(|word| word.strip_prefix("port="))
+                .and_then(|port| port.parse().ok())
+                .expect("port=");
+        }
+    };
+    let created = request(
+        "POST",
+        format!("{}/articles", stack.address),
+        Some(json!({"title": "stack on PostgreSQL", "content": "c"})),
+        &[],
+    )
+    .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let answer = request(
+        "POST",
+        format!("http://127.0.0.1:{graphql_port}/graphql"),
+        Some(json!({"query": "{ getArticles { success data { id title } } }"})),
+        &[],
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    assert_eq!(
+        answer.body["data"]["getArticles"]["data"][0]["title"], "stack on PostgreSQL",
+        "{}",
+        answer.text
+    );
+    use diesel::RunQueryDsl;
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let rows = diesel::sql_query("SELECT count(*) AS n FROM articles")
+        .get_result::<Count>(&mut database.connect())
+        .unwrap();
+    assert_eq!(rows.n, 1);
+    assert!(!dir.path().join("articles.db").exists());
+}
