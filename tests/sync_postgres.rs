@@ -521,3 +521,38 @@ fn postgres_source_without_articles() {
         "{err}"
     );
 }
+
+/// A connection the server dropped (a restart under `--watch`) fails one call, and the next one
+/// reconnects: source and destination alike.
+#[test]
+fn lost_connections_are_replaced() {
+    use articles::db::pg::sync::PgDestination;
+    let source = Side::postgres("lost_connections");
+    let at = "2024-01-01 00:00:00";
+    source.create_source(&[row(1, "one", "a", at, at)]);
+    let Side::Postgres(db) = &source else {
+        unreachable!()
+    };
+    let mut reader = PgSource::open(&db.url, "source").unwrap();
+    let mut writer = PgDestination::open(&db.url).unwrap();
+    let terminate = || {
+        db.connect()
+            .batch_execute(&format!(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                 WHERE datname = '{}' AND pid <> pg_backend_pid()",
+                db.name
+            ))
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    terminate();
+    let error = reader.page(i64::MIN, 10, 1 << 20).unwrap_err().to_string();
+    assert!(error.starts_with("cannot read source "), "{error}");
+    assert_eq!(reader.page(i64::MIN, 10, 1 << 20).unwrap().rows.len(), 1);
+    assert!(writer.state_count().is_err());
+    assert_eq!(writer.state_count().unwrap(), 0);
+    assert!(
+        reader.is_read_only().unwrap(),
+        "a new source session is read-only too"
+    );
+}

@@ -18,7 +18,7 @@ use diesel::pg::PgConnection;
 use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Nullable, Text, Timestamp as SqlTimestamp};
 
-use super::{bulk, error, in_transaction, migrate, one_line, redacted, to_store_error};
+use super::{bulk, in_transaction, is_lost, migrate, one_line, redacted, to_store_error};
 use super::{with_connect_timeout, Fail};
 use crate::db::models::Timestamp;
 use crate::db::sqlite::sync_state::{RawArticle, SourcePage, StateEntry};
@@ -50,14 +50,25 @@ pub enum PgSyncError {
     },
 }
 
-fn connect(url: &str, role: &'static str, name: &str) -> Result<PgConnection, PgSyncError> {
-    PgConnection::establish(&with_connect_timeout(url, CONNECT_TIMEOUT)).map_err(|e| {
-        PgSyncError::Open {
-            role,
-            name: name.to_owned(),
-            reason: one_line(&e.to_string()),
-        }
-    })
+/// Connects to `url`; with `read_only`, every transaction of the session is `READ ONLY`.
+fn connect(
+    url: &str,
+    role: &'static str,
+    name: &str,
+    read_only: bool,
+) -> Result<PgConnection, PgSyncError> {
+    let open = |e: &dyn std::fmt::Display| PgSyncError::Open {
+        role,
+        name: name.to_owned(),
+        reason: one_line(&e.to_string()),
+    };
+    let mut conn = PgConnection::establish(&with_connect_timeout(url, CONNECT_TIMEOUT))
+        .map_err(|e| open(&e))?;
+    if read_only {
+        conn.batch_execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+            .map_err(|e| open(&e))?;
+    }
+    Ok(conn)
 }
 
 /// Whether the table `name` exists in the search path.
@@ -113,12 +124,14 @@ const PAGE_SQL: &str = "SELECT id, title, content, created_at, updated_at FROM (
      WHERE before < $3 ORDER BY id";
 
 /// A PostgreSQL database holding `articles`, read as a sync or verify source: a session whose
-/// transactions are all `READ ONLY`.
+/// transactions are all `READ ONLY`. A connection found lost (a server restart under `--watch`)
+/// is replaced at the next read.
 pub struct PgSource {
     conn: PgConnection,
     url: String,
     name: String,
     role: &'static str,
+    lost: bool,
 }
 
 impl PgSource {
@@ -126,18 +139,13 @@ impl PgSource {
     /// errors.
     pub fn open(url: &str, role: &'static str) -> Result<Self, PgSyncError> {
         let name = redacted(url);
-        let mut conn = connect(url, role, &name)?;
-        conn.batch_execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
-            .map_err(|e| PgSyncError::Open {
-                role,
-                name: name.clone(),
-                reason: one_line(&e.to_string()),
-            })?;
+        let conn = connect(url, role, &name, true)?;
         let mut source = Self {
             conn,
             url: url.to_owned(),
             name,
             role,
+            lost: false,
         };
         let exists = source.read(|conn| table_exists(conn, "articles"))?;
         if !exists {
@@ -164,14 +172,21 @@ impl PgSource {
         &mut self,
         body: impl FnOnce(&mut PgConnection) -> QueryResult<T>,
     ) -> Result<T, PgSyncError> {
+        if self.lost {
+            self.conn = connect(&self.url, self.role, &self.name, true)?;
+            self.lost = false;
+        }
         self.conn
             .build_transaction()
             .read_only()
             .run(body)
-            .map_err(|e| PgSyncError::Read {
-                role: self.role,
-                name: self.name.clone(),
-                reason: one_line(&e.to_string()),
+            .map_err(|e| {
+                self.lost = is_lost(&e);
+                PgSyncError::Read {
+                    role: self.role,
+                    name: self.name.clone(),
+                    reason: one_line(&e.to_string()),
+                }
             })
     }
 
@@ -233,36 +248,62 @@ impl PgSource {
 }
 
 /// A PostgreSQL database written by sync: rows and `sync_state` in one transaction per batch.
-/// Opened read-only for a dry run ([`PgDestination::open_read_only`]).
+/// Opened read-only for a dry run ([`PgDestination::open_read_only`]). A connection found lost
+/// (a server restart under `--watch`) is replaced at the next call.
 pub struct PgDestination {
     conn: PgConnection,
+    url: String,
     name: String,
+    read_only: bool,
+    lost: bool,
 }
 
 impl PgDestination {
     /// Connects to `url` and applies pending migrations (as `serve-rest` does).
     pub fn open(url: &str) -> Result<Self, PgSyncError> {
         let name = redacted(url);
-        let mut conn = connect(url, "destination", &name)?;
+        let mut conn = connect(url, "destination", &name, false)?;
         migrate(&mut conn).map_err(|reason| PgSyncError::Open {
             role: "destination",
             name: name.clone(),
             reason: format!("cannot migrate: {}", one_line(&reason)),
         })?;
-        Ok(Self { conn, name })
+        Ok(Self {
+            conn,
+            url: url.to_owned(),
+            name,
+            read_only: false,
+            lost: false,
+        })
     }
 
     /// Connects to `url` for a dry run: every transaction read-only, nothing migrated.
     pub fn open_read_only(url: &str) -> Result<Self, PgSyncError> {
         let name = redacted(url);
-        let mut conn = connect(url, "destination", &name)?;
-        conn.batch_execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
-            .map_err(|e| PgSyncError::Open {
-                role: "destination",
-                name: name.clone(),
-                reason: one_line(&e.to_string()),
-            })?;
-        Ok(Self { conn, name })
+        let conn = connect(url, "destination", &name, true)?;
+        Ok(Self {
+            conn,
+            url: url.to_owned(),
+            name,
+            read_only: true,
+            lost: false,
+        })
+    }
+
+    /// Runs `body` on the connection, first replacing one found lost.
+    fn run<T>(
+        &mut self,
+        body: impl FnOnce(&mut PgConnection) -> Result<T, Fail>,
+    ) -> Result<T, StoreError> {
+        if self.lost {
+            self.conn = connect(&self.url, "destination", &self.name, self.read_only)
+                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            self.lost = false;
+        }
+        body(&mut self.conn).map_err(|fail| {
+            self.lost = fail.lost_connection();
+            to_store_error(fail)
+        })
     }
 
     /// The URL without its password.
@@ -280,50 +321,48 @@ impl PgDestination {
 
     /// Whether the table `name` exists (a database sync never migrated has none).
     pub fn has_table(&mut self, name: &str) -> Result<bool, StoreError> {
-        table_exists(&mut self.conn, name).map_err(|e| error::classify(&e))
+        self.run(|conn| Ok(table_exists(conn, name)?))
     }
 
     /// Number of ids sync manages.
     pub fn state_count(&mut self) -> Result<i64, StoreError> {
         use super::schema::sync_state;
-        sync_state::table
-            .count()
-            .get_result(&mut self.conn)
-            .map_err(|e| error::classify(&e))
+        self.run(|conn| Ok(sync_state::table.count().get_result(conn)?))
     }
 
     /// Forgets every digest and marks every article present as unknown (digest 0), recounting
     /// the kept count, in one transaction (see the SQLite store's `state_reset_from_articles`).
     pub fn state_reset_from_articles(&mut self) -> Result<usize, StoreError> {
-        in_transaction(&mut self.conn, |conn| {
-            conn.batch_execute(
-                "DELETE FROM sync_state; \
+        self.run(|conn| {
+            in_transaction(conn, |conn| {
+                conn.batch_execute(
+                    "DELETE FROM sync_state; \
                  UPDATE article_stats SET articles = (SELECT count(*) FROM articles) \
                  WHERE only_row = 1",
-            )?;
-            Ok(
-                diesel::sql_query("INSERT INTO sync_state (id, digest) SELECT id, 0 FROM articles")
-                    .execute(conn)?,
-            )
+                )?;
+                Ok(diesel::sql_query(
+                    "INSERT INTO sync_state (id, digest) SELECT id, 0 FROM articles",
+                )
+                .execute(conn)?)
+            })
         })
-        .map_err(to_store_error)
     }
 
     /// Up to `limit` state entries with `id > after`, in id order.
     pub fn state_page(&mut self, after: i64, limit: i64) -> Result<Vec<StateEntry>, StoreError> {
         use super::schema::sync_state;
-        sync_state::table
-            .filter(sync_state::id.gt(after))
-            .order(sync_state::id.asc())
-            .limit(limit)
-            .select((sync_state::id, sync_state::digest))
-            .load::<(i64, i64)>(&mut self.conn)
-            .map(|rows| {
-                rows.into_iter()
-                    .map(|(id, digest)| StateEntry { id, digest })
-                    .collect()
-            })
-            .map_err(|e| error::classify(&e))
+        let rows = self.run(|conn| {
+            Ok(sync_state::table
+                .filter(sync_state::id.gt(after))
+                .order(sync_state::id.asc())
+                .limit(limit)
+                .select((sync_state::id, sync_state::digest))
+                .load::<(i64, i64)>(conn)?)
+        })?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, digest)| StateEntry { id, digest })
+            .collect())
     }
 
     /// Every article with `id > after` (at most `limit`) as an unknown entry (digest 0): the
@@ -334,18 +373,18 @@ impl PgDestination {
         limit: i64,
     ) -> Result<Vec<StateEntry>, StoreError> {
         use super::schema::articles;
-        articles::table
-            .filter(articles::id.gt(after))
-            .order(articles::id.asc())
-            .limit(limit)
-            .select(articles::id)
-            .load::<i64>(&mut self.conn)
-            .map(|ids| {
-                ids.into_iter()
-                    .map(|id| StateEntry { id, digest: 0 })
-                    .collect()
-            })
-            .map_err(|e| error::classify(&e))
+        let ids = self.run(|conn| {
+            Ok(articles::table
+                .filter(articles::id.gt(after))
+                .order(articles::id.asc())
+                .limit(limit)
+                .select(articles::id)
+                .load::<i64>(conn)?)
+        })?;
+        Ok(ids
+            .into_iter()
+            .map(|id| StateEntry { id, digest: 0 })
+            .collect())
     }
 
     /// Applies `changes` as the store's bulk does (without `keep_newer` unless asked), records
@@ -357,27 +396,28 @@ impl PgDestination {
         forget: &[i64],
         now: Timestamp,
     ) -> Result<BulkOutcome, StoreError> {
-        in_transaction(&mut self.conn, |conn| {
-            let outcome = bulk::apply_in_transaction(conn, changes, now)?;
-            for chunk in put.chunks(STATE_CHUNK) {
-                let ids: Vec<i64> = chunk.iter().map(|e| e.id).collect();
-                let digests: Vec<i64> = chunk.iter().map(|e| e.digest).collect();
-                diesel::sql_query(
-                    "INSERT INTO sync_state (id, digest) \
+        self.run(|conn| {
+            in_transaction(conn, |conn| {
+                let outcome = bulk::apply_in_transaction(conn, changes, now)?;
+                for chunk in put.chunks(STATE_CHUNK) {
+                    let ids: Vec<i64> = chunk.iter().map(|e| e.id).collect();
+                    let digests: Vec<i64> = chunk.iter().map(|e| e.digest).collect();
+                    diesel::sql_query(
+                        "INSERT INTO sync_state (id, digest) \
                      SELECT * FROM unnest($1::bigint[], $2::bigint[]) \
                      ON CONFLICT (id) DO UPDATE SET digest = EXCLUDED.digest",
-                )
-                .bind::<Array<BigInt>, _>(&ids)
-                .bind::<Array<BigInt>, _>(&digests)
-                .execute(conn)?;
-            }
-            for chunk in forget.chunks(STATE_CHUNK) {
-                diesel::sql_query("DELETE FROM sync_state WHERE id = ANY($1)")
-                    .bind::<Array<BigInt>, _>(chunk)
+                    )
+                    .bind::<Array<BigInt>, _>(&ids)
+                    .bind::<Array<BigInt>, _>(&digests)
                     .execute(conn)?;
-            }
-            Ok::<_, Fail>(outcome)
+                }
+                for chunk in forget.chunks(STATE_CHUNK) {
+                    diesel::sql_query("DELETE FROM sync_state WHERE id = ANY($1)")
+                        .bind::<Array<BigInt>, _>(chunk)
+                        .execute(conn)?;
+                }
+                Ok::<_, Fail>(outcome)
+            })
         })
-        .map_err(to_store_error)
     }
 }
