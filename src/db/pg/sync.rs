@@ -19,7 +19,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Nullable, Text, Timestamp as SqlTimestamp};
 
 use super::{bulk, in_transaction, is_lost, migrate, one_line, redacted, to_store_error};
-use super::{with_connect_timeout, Fail};
+use super::{with_connect_timeout, Fail, CONFLICT_RETRIES};
 use crate::db::models::Timestamp;
 use crate::db::sqlite::sync_state::{RawArticle, SourcePage, StateEntry};
 use crate::db::write::{BulkChanges, BulkOutcome};
@@ -295,15 +295,20 @@ impl PgDestination {
         &mut self,
         body: impl FnOnce(&mut PgConnection) -> Result<T, Fail>,
     ) -> Result<T, StoreError> {
+        self.run_once(body).map_err(to_store_error)
+    }
+
+    /// [`Self::run`], the failure as it happened.
+    fn run_once<T>(
+        &mut self,
+        body: impl FnOnce(&mut PgConnection) -> Result<T, Fail>,
+    ) -> Result<T, Fail> {
         if self.lost {
             self.conn = connect(&self.url, "destination", &self.name, self.read_only)
-                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+                .map_err(|e| Fail::Write(StoreError::Unavailable(e.to_string()).into()))?;
             self.lost = false;
         }
-        body(&mut self.conn).map_err(|fail| {
-            self.lost = fail.lost_connection();
-            to_store_error(fail)
-        })
+        body(&mut self.conn).inspect_err(|fail| self.lost = fail.lost_connection())
     }
 
     /// The URL without its password.
@@ -388,7 +393,8 @@ impl PgDestination {
     }
 
     /// Applies `changes` as the store's bulk does (without `keep_newer` unless asked), records
-    /// `put` and forgets `forget` in `sync_state`, all in one transaction.
+    /// `put` and forgets `forget` in `sync_state`, all in one transaction. A batch that met rows
+    /// another writer inserted meanwhile runs again (as the store's bulk does).
     pub fn apply(
         &mut self,
         changes: &BulkChanges,
@@ -396,7 +402,23 @@ impl PgDestination {
         forget: &[i64],
         now: Timestamp,
     ) -> Result<BulkOutcome, StoreError> {
-        self.run(|conn| {
+        let mut attempt = 0;
+        loop {
+            match self.apply_once(changes, put, forget, now) {
+                Err(Fail::Conflict(_)) if attempt < CONFLICT_RETRIES => attempt += 1,
+                result => return result.map_err(to_store_error),
+            }
+        }
+    }
+
+    fn apply_once(
+        &mut self,
+        changes: &BulkChanges,
+        put: &[StateEntry],
+        forget: &[i64],
+        now: Timestamp,
+    ) -> Result<BulkOutcome, Fail> {
+        self.run_once(|conn| {
             in_transaction(conn, |conn| {
                 let outcome = bulk::apply_in_transaction(conn, changes, now)?;
                 for chunk in put.chunks(STATE_CHUNK) {
