@@ -21,8 +21,10 @@
 //! source lacks deleted. Nothing else is read, so a pass that changes nothing reads the source
 //! once and the (small) state once.
 //!
-//! **Architecture Invariant:** the source is only ever opened read-only; this module holds no
-//! SQL (that is `db::sync_state`), and speaks to a REST API only through `api_client`.
+//! **Architecture Invariant:** the source is only ever opened read-only (SQLite `mode=ro`,
+//! PostgreSQL `READ ONLY` transactions); this module holds no SQL (that is
+//! `db::sqlite::sync_state` and `db::pg::sync`), and speaks to a REST API only through
+//! `api_client`.
 
 mod kafka;
 pub mod metrics;
