@@ -726,7 +726,7 @@ async fn steps_cover_the_source_range_by_range() {
             (5, "five", "e", None, None),
         ],
     );
-    let mut source = SourceDb::open(&p.a).unwrap();
+    let mut source = articles::sync::Source::from(SourceDb::open(&p.a).unwrap());
     let mut destination = Destination::open_sqlite(&p.b, false).unwrap();
     let options = SyncOptions {
         batch_rows: 2,

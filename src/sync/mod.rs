@@ -1,5 +1,6 @@
-//! `articles sync` and `articles verify`: make a destination (a SQLite file, or a REST API) a
-//! replica of a source SQLite database's `articles`, and check that it is one.
+//! `articles sync` and `articles verify`: make a destination (a SQLite file, a PostgreSQL
+//! database, a REST API or a Kafka topic) a replica of a source database's `articles` (SQLite or
+//! PostgreSQL, [`Source`]), and check that it is one.
 //!
 //! - [`SyncArgs`], [`run`]: the command; [`SyncPass::step`] is one batch (read an id range of
 //!   the source, compare it with the sync state, apply), separate from the loop so tests can
@@ -20,14 +21,17 @@
 //! source lacks deleted. Nothing else is read, so a pass that changes nothing reads the source
 //! once and the (small) state once.
 //!
-//! **Architecture Invariant:** the source is only ever opened read-only; this module holds no
-//! SQL (that is `db::sync_state`), and speaks to a REST API only through `api_client`.
+//! **Architecture Invariant:** the source is only ever opened read-only (SQLite `mode=ro`,
+//! PostgreSQL `READ ONLY` transactions); this module holds no SQL (that is
+//! `db::sqlite::sync_state` and `db::pg::sync`), and speaks to a REST API only through
+//! `api_client`.
 
 mod kafka;
 pub mod metrics;
 pub mod plan;
 pub mod progress;
 pub mod record;
+pub mod source;
 pub mod target;
 pub mod verify;
 
@@ -41,13 +45,15 @@ use futures_util::future::{FutureExt, LocalBoxFuture};
 use futures_util::stream::{FuturesOrdered, StreamExt};
 
 use crate::config::parse_duration;
-use crate::db::sqlite::sync_state::{SourceDb, SourceError, SourcePage};
+use crate::db::sqlite::sync_state::SourcePage;
 use crate::db::write::BulkOutcome;
+use crate::db::Location;
 use crate::kafka::{KafkaSettings, KafkaUrl};
 use record::Rejected;
 
 pub use plan::{plan_batch, BatchPlan};
 pub use progress::Counts;
+pub use source::Source;
 pub use target::{ApplyError, Destination};
 pub use verify::{Verdict, VerifyArgs};
 
@@ -69,12 +75,14 @@ const REJECTED_LOGGED: usize = 20;
 /// Options of `articles sync`.
 #[derive(Debug, Clone, Args)]
 pub struct SyncArgs {
-    /// Source SQLite database with an `articles` table (id, title, content; created_at and
-    /// updated_at when present). Opened read-only.
-    #[arg(long, value_name = "PATH")]
-    pub from: PathBuf,
+    /// Source: a SQLite database with an `articles` table (id, title, content; created_at and
+    /// updated_at when present), or a PostgreSQL URL (`postgres://user@host/db`) of a database
+    /// `serve-rest` uses. Only ever read (read-only transactions).
+    #[arg(long, value_name = "PATH|URL")]
+    pub from: String,
 
-    /// Destination: a SQLite file (created and migrated if missing), a REST API base URL
+    /// Destination: a SQLite file (created and migrated if missing), a PostgreSQL URL
+    /// (`postgres://user@host/db`, migrated if needed), a REST API base URL
     /// (`http://host:5000`), or a Kafka topic (`kafka://host:9092[,host:9092…]/articles-sync`, one
     /// message per change, for `consume-kafka`).
     #[arg(long, value_name = "PATH|URL")]
@@ -223,7 +231,7 @@ impl SyncPass {
     /// `None` once the pass is complete.
     pub fn plan_next(
         &mut self,
-        source: &mut SourceDb,
+        source: &mut Source,
         destination: &mut Destination,
         options: &SyncOptions,
     ) -> anyhow::Result<Option<PlannedBatch>> {
@@ -234,7 +242,7 @@ impl SyncPass {
     /// destination's state must be known empty: [`Destination::state_known_empty`]).
     fn plan_from(
         &mut self,
-        source: &mut SourceDb,
+        source: &mut Source,
         destination: &mut Destination,
         options: &SyncOptions,
         read_ahead: Option<&ReadAhead>,
@@ -311,7 +319,7 @@ impl SyncPass {
     /// transaction (one bulk request for a REST API).
     pub async fn step(
         &mut self,
-        source: &mut SourceDb,
+        source: &mut Source,
         destination: &mut Destination,
         options: &SyncOptions,
     ) -> anyhow::Result<StepOutcome> {
@@ -320,7 +328,7 @@ impl SyncPass {
 
     async fn step_with(
         &mut self,
-        source: &mut SourceDb,
+        source: &mut Source,
         destination: &mut Destination,
         options: &SyncOptions,
         read_ahead: Option<&ReadAhead>,
@@ -342,7 +350,7 @@ impl SyncPass {
     /// Reports progress and logs rejected rows.
     pub async fn run(
         &mut self,
-        source: &mut SourceDb,
+        source: &mut Source,
         destination: &mut Destination,
         options: &SyncOptions,
         report: &mut PassReport,
@@ -440,11 +448,11 @@ impl SyncPass {
 /// one before, which is where [`SyncPass::plan_next`] would read next when the state is empty.
 /// The thread ends after the last page, after an error (passed on), or once this is dropped.
 struct ReadAhead {
-    pages: std::sync::mpsc::Receiver<Result<SourcePage, SourceError>>,
+    pages: std::sync::mpsc::Receiver<anyhow::Result<SourcePage>>,
 }
 
 impl ReadAhead {
-    fn start(mut source: SourceDb, after: i64, options: &SyncOptions) -> anyhow::Result<Self> {
+    fn start(mut source: Source, after: i64, options: &SyncOptions) -> anyhow::Result<Self> {
         let (limit, bytes) = (options.batch_rows.max(1), options.batch_bytes);
         // A rendezvous channel: the thread holds at most the one page it read ahead.
         let (send, pages) = std::sync::mpsc::sync_channel(0);
@@ -618,6 +626,12 @@ async fn open_destination(args: &SyncArgs) -> anyhow::Result<Destination> {
                 args.rescan,
             )
         }
+    } else if let Location::Postgres(url) = Location::parse(&args.to) {
+        if args.dry_run {
+            Destination::preview_postgres(&url, args.rescan)
+        } else {
+            Destination::open_postgres(&url, args.rescan)
+        }
     } else {
         let path = crate::db::database_path(&args.to);
         if args.dry_run {
@@ -658,15 +672,18 @@ fn stop_on_signal(stop: Arc<AtomicBool>, wake: Arc<tokio::sync::Notify>) -> anyh
 pub async fn run(args: SyncArgs) -> anyhow::Result<Verdict> {
     if args.check {
         if is_url(&args.to) {
-            anyhow::bail!("--check compares two SQLite files; {} is not one", args.to);
+            anyhow::bail!(
+                "--check compares two databases (SQLite or PostgreSQL); {} is not one",
+                args.to
+            );
         }
         return verify::run(VerifyArgs {
             from: args.from,
-            to: crate::db::database_path(&args.to),
+            to: args.to,
             show: verify::DEFAULT_SHOWN,
         });
     }
-    let mut source = SourceDb::open(&args.from)?;
+    let mut source = Source::open(&args.from, "source")?;
     if is_kafka(&args.to) {
         KafkaUrl::parse(&args.to).map_err(anyhow::Error::msg)?;
     }
@@ -723,13 +740,13 @@ pub async fn run(args: SyncArgs) -> anyhow::Result<Verdict> {
 /// The passes of [`run`]: one, or with `--watch` one every `--interval` until `stop`.
 async fn watch_loop(
     args: &SyncArgs,
-    source: &mut SourceDb,
+    source: &mut Source,
     destination: &mut Destination,
     options: &SyncOptions,
     (stop, wake): (&Arc<AtomicBool>, &tokio::sync::Notify),
     metrics: Option<Arc<metrics::SyncMetrics>>,
 ) -> anyhow::Result<Verdict> {
-    let route = format!("{} -> {}", args.from.display(), destination.describe());
+    let route = format!("{} -> {}", source.describe(), destination.describe());
     let mut first = true;
     loop {
         let started = Instant::now();

@@ -1,5 +1,5 @@
-//! Where a sync writes: a SQLite file ([`Destination::Sqlite`], rows and state in one
-//! transaction), or a [`Remote`] ([`Destination::Remote`], state in a local file written after
+//! Where a sync writes: a SQLite file ([`Destination::Sqlite`]) or a PostgreSQL database
+//! ([`Destination::Postgres`]), rows and state in one transaction, or a [`Remote`] ([`Destination::Remote`], state in a local file written after
 //! the remote side has committed): a REST API (`POST /articles/bulk`) or a Kafka topic (one
 //! message per change, see `kafka`).
 //!
@@ -18,6 +18,7 @@ use anyhow::Context;
 use crate::api_client::{ApiClient, Recovery};
 use crate::contract::{BulkRequest, BulkRow};
 use crate::db::models::Timestamp;
+use crate::db::pg::sync::PgDestination;
 use crate::db::sqlite::bulk;
 use crate::db::sqlite::sync_state::{self, StateEntry};
 use crate::db::write::{BulkChanges, BulkOutcome};
@@ -49,6 +50,16 @@ impl ApplyError {
     /// Classifies a failed write to a SQLite file (the destination, or a state file).
     fn store(error: diesel::result::Error, context: String) -> Self {
         let store = StoreError::classify(&error);
+        let error = anyhow::Error::new(store.clone()).context(context);
+        match store {
+            StoreError::Refused { .. } => Self::Refused(error),
+            e if e.is_retryable() => Self::Transient(error),
+            _ => Self::Fatal(error),
+        }
+    }
+
+    /// Classifies a failed write to a PostgreSQL destination.
+    fn from_store(store: StoreError, context: String) -> Self {
         let error = anyhow::Error::new(store.clone()).context(context);
         match store {
             StoreError::Refused { .. } => Self::Refused(error),
@@ -158,6 +169,16 @@ pub enum Destination {
         /// state holds nothing past the ids written so far ([`Destination::state_known_empty`]).
         state_empty: bool,
     },
+    /// A PostgreSQL database: rows and state in one transaction per batch.
+    Postgres(PgDestination),
+    /// A dry run's view of a PostgreSQL database (read-only transactions).
+    PreviewPostgres {
+        db: PgDestination,
+        /// No sync state yet (or `--rescan`): its articles are read as unknown entries.
+        unknown: bool,
+        /// Whether it has a `sync_state` table and `articles` at all.
+        migrated: bool,
+    },
     Remote {
         /// Shared with the requests in flight (see [`Destination::send`]).
         target: Rc<Remote>,
@@ -221,6 +242,48 @@ impl Destination {
             path: path.to_owned(),
             bulk_load,
             state_empty: bulk_load && state_reset,
+        })
+    }
+
+    /// Opens (migrating if needed) the PostgreSQL destination at `url`. As for SQLite, a
+    /// destination whose state is empty (sync did not fill it) or `rescan` gets every article
+    /// marked unknown, so the first sync compares them all.
+    pub fn open_postgres(url: &str, rescan: bool) -> anyhow::Result<Self> {
+        let mut db = PgDestination::open(url)?;
+        let name = db.name().to_owned();
+        let state = db
+            .state_count()
+            .with_context(|| format!("cannot read sync state of {name}"))?;
+        if rescan || state == 0 {
+            let marked = db
+                .state_reset_from_articles()
+                .with_context(|| format!("cannot reset sync state of {name}"))?;
+            if marked > 0 {
+                tracing::info!(
+                    articles = marked,
+                    "destination articles marked for comparison"
+                );
+            }
+        }
+        Ok(Self::Postgres(db))
+    }
+
+    /// A dry run against the PostgreSQL database at `url`: reads it, changes nothing.
+    pub fn preview_postgres(url: &str, rescan: bool) -> anyhow::Result<Self> {
+        let mut db = PgDestination::open_read_only(url)?;
+        let name = db.name().to_owned();
+        let migrated = db
+            .has_table("sync_state")
+            .and_then(|state| Ok(state && db.has_table("articles")?))
+            .with_context(|| format!("cannot read {name}"))?;
+        let present = migrated
+            && db
+                .state_present()
+                .with_context(|| format!("cannot read sync state of {name}"))?;
+        Ok(Self::PreviewPostgres {
+            db,
+            unknown: rescan || !present,
+            migrated,
         })
     }
 
@@ -355,6 +418,7 @@ impl Destination {
     pub fn describe(&self) -> String {
         match self {
             Self::Sqlite { path, .. } => path.display().to_string(),
+            Self::Postgres(db) | Self::PreviewPostgres { db, .. } => db.name().to_owned(),
             Self::Remote { target, .. } => target.describe(),
             Self::Preview { name, .. } => name.clone(),
         }
@@ -363,9 +427,20 @@ impl Destination {
     /// State entries with `id > after`, at most `limit`, in id order.
     pub fn state_page(&mut self, after: i64, limit: i64) -> anyhow::Result<Vec<StateEntry>> {
         let name = self.describe();
+        let context = || format!("cannot read sync state of {name}");
         let page = match self {
             Self::Sqlite { conn, .. } | Self::Remote { state: conn, .. } => {
                 sync_state::state_page(conn, after, limit)
+            }
+            Self::Postgres(db) => return db.state_page(after, limit).with_context(context),
+            Self::PreviewPostgres {
+                migrated: false, ..
+            } => Ok(Vec::new()),
+            Self::PreviewPostgres {
+                db, unknown: true, ..
+            } => return db.unknown_state_page(after, limit).with_context(context),
+            Self::PreviewPostgres { db, .. } => {
+                return db.state_page(after, limit).with_context(context)
             }
             Self::Preview { conn: None, .. } => Ok(Vec::new()),
             Self::Preview {
@@ -377,7 +452,7 @@ impl Destination {
                 conn: Some(conn), ..
             } => sync_state::state_page(conn, after, limit),
         };
-        page.with_context(|| format!("cannot read sync state of {name}"))
+        page.with_context(context)
     }
 
     /// Applies `plan` all or nothing and records it in the state.
@@ -416,14 +491,36 @@ impl Destination {
                     ApplyError::store(error, format!("cannot write to {}", path.display()))
                 })
             }
+            Self::Postgres(db) => {
+                let (entries, deleted) = state_changes(plan);
+                // Every row goes through the store's bulk: it reads the rows it locks, so new
+                // and changed rows alike are written (and counted) as what they are.
+                let changes = BulkChanges::new(
+                    plan.insert
+                        .iter()
+                        .chain(&plan.update)
+                        .map(|(row, _)| row.clone())
+                        .collect(),
+                    plan.delete.clone(),
+                )
+                .map_err(ApplyError::fatal)?;
+                let name = db.name().to_owned();
+                db.apply(&changes, &entries, &deleted, Timestamp::now())
+                    .map_err(|error| {
+                        ApplyError::from_store(error, format!("cannot write to {name}"))
+                    })
+            }
             Self::Remote { target, .. } => {
                 let outcome = target.apply(plan).await?;
                 self.record_sent(plan)?;
                 Ok(outcome)
             }
-            Self::Preview { name, .. } => Err(ApplyError::fatal(anyhow::anyhow!(
-                "{name} was opened for a dry run; nothing can be applied"
-            ))),
+            Self::Preview { .. } | Self::PreviewPostgres { .. } => {
+                Err(ApplyError::fatal(anyhow::anyhow!(
+                    "{} was opened for a dry run; nothing can be applied",
+                    self.describe()
+                )))
+            }
         }
     }
 

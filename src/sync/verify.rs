@@ -6,13 +6,12 @@
 //! source has one (parsed in any of the shapes sync accepts, to the microsecond), and ignored
 //! when the source has no such column or a NULL (sync then lets the destination stamp it).
 
-use std::path::PathBuf;
-
 use clap::Args;
 
-use crate::db::sqlite::sync_state::{RawArticle, SourceDb};
+use crate::db::sqlite::sync_state::RawArticle;
 
 use super::record::parse_timestamp;
+use super::Source;
 
 /// Differing ids printed by default.
 pub const DEFAULT_SHOWN: usize = 20;
@@ -22,13 +21,14 @@ const RANGE_ROWS: usize = 5000;
 /// Options of `articles verify`.
 #[derive(Debug, Clone, Args)]
 pub struct VerifyArgs {
-    /// Source SQLite database (as given to `articles sync --from`). Opened read-only.
-    #[arg(long, value_name = "PATH")]
-    pub from: PathBuf,
+    /// Source database (as given to `articles sync --from`): a SQLite file or a PostgreSQL URL.
+    /// Only read.
+    #[arg(long, value_name = "PATH|URL")]
+    pub from: String,
 
-    /// Destination SQLite database. Opened read-only.
-    #[arg(long, value_name = "PATH")]
-    pub to: PathBuf,
+    /// Destination database: a SQLite file or a PostgreSQL URL. Only read.
+    #[arg(long, value_name = "PATH|URL")]
+    pub to: String,
 
     /// How many differing ids to print.
     #[arg(long, default_value_t = DEFAULT_SHOWN, value_name = "N")]
@@ -89,8 +89,8 @@ fn same_row(a: &RawArticle, b: &RawArticle) -> bool {
 
 /// Compares every article of `source` with `destination`, keeping up to `show` examples.
 pub fn compare(
-    source: &mut SourceDb,
-    destination: &mut SourceDb,
+    source: &mut Source,
+    destination: &mut Source,
     show: usize,
 ) -> anyhow::Result<Comparison> {
     let mut result = Comparison::default();
@@ -153,10 +153,10 @@ pub enum Verdict {
 /// `articles verify`: prints whether the two databases hold the same articles, and the first
 /// differing ids when they do not.
 pub fn run(args: VerifyArgs) -> anyhow::Result<Verdict> {
-    let mut source = SourceDb::open(&args.from)?;
-    let mut destination = SourceDb::open_as(&args.to, "destination")?;
+    let mut source = Source::open(&args.from, "source")?;
+    let mut destination = Source::open(&args.to, "destination")?;
     let comparison = compare(&mut source, &mut destination, args.show)?;
-    let route = format!("{} vs {}", args.from.display(), args.to.display());
+    let route = format!("{} vs {}", source.describe(), destination.describe());
     if comparison.equal() {
         println!("equal: {route}: all {} articles match", comparison.ids);
         return Ok(Verdict::Complete);

@@ -85,7 +85,7 @@ const ROWS: &str = "unnest($1::bigint[], $2::text[], $3::text[], $4::text[], \
                     $5::timestamp[], $6::timestamp[]) \
                     AS u(id, title, content, title_folded, created_at, updated_at)";
 
-fn apply_in_transaction(
+pub(super) fn apply_in_transaction(
     conn: &mut PgConnection,
     changes: &BulkChanges,
     now: Timestamp,

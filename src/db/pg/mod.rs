@@ -23,6 +23,7 @@ pub mod schema;
 
 mod bulk;
 mod list;
+pub mod sync;
 mod write;
 
 use std::sync::{Arc, Mutex, PoisonError};

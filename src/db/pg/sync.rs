@@ -1,0 +1,445 @@
+//! The SQL of `articles sync` and `articles verify` on PostgreSQL: a database read as a source
+//! ([`PgSource`], read-only transactions, keyset pages in id order) and one written as a
+//! destination ([`PgDestination`], rows and `sync_state` in one transaction per batch).
+//!
+//! Rows come out as the SQLite source gives them ([`RawArticle`], timestamps as the text SQLite
+//! stores), so parsing, digests and comparisons in `crate::sync` do not know which engine they
+//! read.
+//!
+//! **Architecture Invariant:** nothing here writes through a [`PgSource`]: its session is
+//! `READ ONLY` and every page is read in a `READ ONLY` transaction, so even a bug here could not
+//! write to a source.
+
+use std::time::Duration;
+
+use chrono::NaiveDateTime;
+use diesel::connection::SimpleConnection;
+use diesel::pg::PgConnection;
+use diesel::prelude::*;
+use diesel::sql_types::{Array, BigInt, Nullable, Text, Timestamp as SqlTimestamp};
+
+use super::{bulk, in_transaction, is_lost, migrate, one_line, redacted, to_store_error};
+use super::{with_connect_timeout, Fail, CONFLICT_RETRIES};
+use crate::db::models::Timestamp;
+use crate::db::sqlite::sync_state::{RawArticle, SourcePage, StateEntry};
+use crate::db::write::{BulkChanges, BulkOutcome};
+use crate::db::StoreError;
+
+/// How long opening a connection may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Ids per statement of state writes.
+const STATE_CHUNK: usize = 5_000;
+
+/// Why a PostgreSQL database could not be used by sync or verify. One line, naming the role
+/// (`source`, `destination`) and the URL without its password.
+#[derive(Debug, thiserror::Error)]
+pub enum PgSyncError {
+    #[error("cannot open {role} {name}: {reason}")]
+    Open {
+        role: &'static str,
+        name: String,
+        reason: String,
+    },
+    #[error("{role} {name} has no `articles` table")]
+    NoTable { role: &'static str, name: String },
+    #[error("cannot read {role} {name}: {reason}")]
+    Read {
+        role: &'static str,
+        name: String,
+        reason: String,
+    },
+}
+
+/// Connects to `url`; with `read_only`, every transaction of the session is `READ ONLY`.
+fn connect(
+    url: &str,
+    role: &'static str,
+    name: &str,
+    read_only: bool,
+) -> Result<PgConnection, PgSyncError> {
+    let open = |e: &dyn std::fmt::Display| PgSyncError::Open {
+        role,
+        name: name.to_owned(),
+        reason: one_line(&e.to_string()),
+    };
+    let mut conn = PgConnection::establish(&with_connect_timeout(url, CONNECT_TIMEOUT))
+        .map_err(|e| open(&e))?;
+    if read_only {
+        conn.batch_execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+            .map_err(|e| open(&e))?;
+    }
+    Ok(conn)
+}
+
+/// Whether the table `name` exists in the search path.
+fn table_exists(conn: &mut PgConnection, name: &str) -> QueryResult<bool> {
+    #[derive(QueryableByName)]
+    struct Found {
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        found: bool,
+    }
+    diesel::sql_query("SELECT to_regclass($1) IS NOT NULL AS found")
+        .bind::<Text, _>(name)
+        .get_result::<Found>(conn)
+        .map(|f| f.found)
+}
+
+/// A row as read, timestamps still PostgreSQL's.
+#[derive(QueryableByName)]
+struct PgRawRow {
+    #[diesel(sql_type = BigInt)]
+    id: i64,
+    #[diesel(sql_type = Nullable<Text>)]
+    title: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    content: Option<String>,
+    #[diesel(sql_type = Nullable<SqlTimestamp>)]
+    created_at: Option<NaiveDateTime>,
+    #[diesel(sql_type = Nullable<SqlTimestamp>)]
+    updated_at: Option<NaiveDateTime>,
+}
+
+impl From<PgRawRow> for RawArticle {
+    fn from(row: PgRawRow) -> Self {
+        let text =
+            |at: Option<NaiveDateTime>| at.map(|at| Timestamp::from_naive_utc(at).to_sqlite_text());
+        Self {
+            id: row.id,
+            title: row.title,
+            content: row.content,
+            created_at: text(row.created_at),
+            updated_at: text(row.updated_at),
+        }
+    }
+}
+
+/// A page of at most `$2` rows after `$1`, cut after the row that reaches `$3` bytes of text
+/// (the SQLite source's rule: the running total before a row must be below the limit).
+const PAGE_SQL: &str = "SELECT id, title, content, created_at, updated_at FROM ( \
+       SELECT *, sum(octet_length(coalesce(title, '')) + octet_length(coalesce(content, ''))) \
+                 OVER (ORDER BY id ROWS UNBOUNDED PRECEDING) \
+               - (octet_length(coalesce(title, '')) + octet_length(coalesce(content, ''))) AS before \
+       FROM (SELECT id, title, content, created_at, updated_at FROM articles \
+             WHERE id > $1 ORDER BY id LIMIT $2) AS limited) AS counted \
+     WHERE before < $3 ORDER BY id";
+
+/// A PostgreSQL database holding `articles`, read as a sync or verify source: a session whose
+/// transactions are all `READ ONLY`. A connection found lost (a server restart under `--watch`)
+/// is replaced at the next read.
+pub struct PgSource {
+    conn: PgConnection,
+    url: String,
+    name: String,
+    role: &'static str,
+    lost: bool,
+}
+
+impl PgSource {
+    /// Connects to `url` read-only and checks that it holds `articles`; `role` names it in
+    /// errors.
+    pub fn open(url: &str, role: &'static str) -> Result<Self, PgSyncError> {
+        let name = redacted(url);
+        let conn = connect(url, role, &name, true)?;
+        let mut source = Self {
+            conn,
+            url: url.to_owned(),
+            name,
+            role,
+            lost: false,
+        };
+        let exists = source.read(|conn| table_exists(conn, "articles"))?;
+        if !exists {
+            return Err(PgSyncError::NoTable {
+                role,
+                name: source.name,
+            });
+        }
+        Ok(source)
+    }
+
+    /// A second, independent reader of the same database (for reading ahead on another thread).
+    pub fn reopen(&self) -> Result<Self, PgSyncError> {
+        Self::open(&self.url, self.role)
+    }
+
+    /// The URL without its password.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Runs `body` in a `READ ONLY` transaction.
+    fn read<T>(
+        &mut self,
+        body: impl FnOnce(&mut PgConnection) -> QueryResult<T>,
+    ) -> Result<T, PgSyncError> {
+        if self.lost {
+            self.conn = connect(&self.url, self.role, &self.name, true)?;
+            self.lost = false;
+        }
+        self.conn
+            .build_transaction()
+            .read_only()
+            .run(body)
+            .map_err(|e| {
+                self.lost = is_lost(&e);
+                PgSyncError::Read {
+                    role: self.role,
+                    name: self.name.clone(),
+                    reason: one_line(&e.to_string()),
+                }
+            })
+    }
+
+    /// Rows with `id > after` in id order: at most `max_rows`, and no more once `max_bytes` of
+    /// text have been read (always at least one row).
+    pub fn page(
+        &mut self,
+        after: i64,
+        max_rows: usize,
+        max_bytes: usize,
+    ) -> Result<SourcePage, PgSyncError> {
+        let limit = i64::try_from(max_rows).unwrap_or(i64::MAX);
+        let bytes = i64::try_from(max_bytes).unwrap_or(i64::MAX).max(1);
+        let rows: Vec<PgRawRow> = self.read(|conn| {
+            diesel::sql_query(PAGE_SQL)
+                .bind::<BigInt, _>(after)
+                .bind::<BigInt, _>(limit)
+                .bind::<BigInt, _>(bytes)
+                .load(conn)
+        })?;
+        let rows: Vec<RawArticle> = rows.into_iter().map(RawArticle::from).collect();
+        let text: usize = rows.iter().map(RawArticle::text_bytes).sum();
+        Ok(SourcePage {
+            truncated: rows.len() >= max_rows || text >= max_bytes,
+            rows,
+        })
+    }
+
+    /// Smallest and largest id, `None` when the table is empty.
+    pub fn id_bounds(&mut self) -> Result<Option<(i64, i64)>, PgSyncError> {
+        #[derive(QueryableByName)]
+        struct Bounds {
+            #[diesel(sql_type = Nullable<BigInt>)]
+            low: Option<i64>,
+            #[diesel(sql_type = Nullable<BigInt>)]
+            high: Option<i64>,
+        }
+        let bounds = self.read(|conn| {
+            diesel::sql_query("SELECT min(id) AS low, max(id) AS high FROM articles")
+                .get_result::<Bounds>(conn)
+        })?;
+        Ok(bounds.low.zip(bounds.high))
+    }
+
+    /// Whether this session's transactions are read-only (`transaction_read_only`), for tests.
+    #[doc(hidden)]
+    pub fn is_read_only(&mut self) -> Result<bool, PgSyncError> {
+        #[derive(QueryableByName)]
+        struct Setting {
+            #[diesel(sql_type = Text)]
+            value: String,
+        }
+        let setting = self.read(|conn| {
+            diesel::sql_query("SELECT current_setting('transaction_read_only') AS value")
+                .get_result::<Setting>(conn)
+        })?;
+        Ok(setting.value == "on")
+    }
+}
+
+/// A PostgreSQL database written by sync: rows and `sync_state` in one transaction per batch.
+/// Opened read-only for a dry run ([`PgDestination::open_read_only`]). A connection found lost
+/// (a server restart under `--watch`) is replaced at the next call.
+pub struct PgDestination {
+    conn: PgConnection,
+    url: String,
+    name: String,
+    read_only: bool,
+    lost: bool,
+}
+
+impl PgDestination {
+    /// Connects to `url` and applies pending migrations (as `serve-rest` does).
+    pub fn open(url: &str) -> Result<Self, PgSyncError> {
+        let name = redacted(url);
+        let mut conn = connect(url, "destination", &name, false)?;
+        migrate(&mut conn).map_err(|reason| PgSyncError::Open {
+            role: "destination",
+            name: name.clone(),
+            reason: format!("cannot migrate: {}", one_line(&reason)),
+        })?;
+        Ok(Self {
+            conn,
+            url: url.to_owned(),
+            name,
+            read_only: false,
+            lost: false,
+        })
+    }
+
+    /// Connects to `url` for a dry run: every transaction read-only, nothing migrated.
+    pub fn open_read_only(url: &str) -> Result<Self, PgSyncError> {
+        let name = redacted(url);
+        let conn = connect(url, "destination", &name, true)?;
+        Ok(Self {
+            conn,
+            url: url.to_owned(),
+            name,
+            read_only: true,
+            lost: false,
+        })
+    }
+
+    /// Runs `body` on the connection, first replacing one found lost.
+    fn run<T>(
+        &mut self,
+        body: impl FnOnce(&mut PgConnection) -> Result<T, Fail>,
+    ) -> Result<T, StoreError> {
+        self.run_once(body).map_err(to_store_error)
+    }
+
+    /// [`Self::run`], the failure as it happened.
+    fn run_once<T>(
+        &mut self,
+        body: impl FnOnce(&mut PgConnection) -> Result<T, Fail>,
+    ) -> Result<T, Fail> {
+        if self.lost {
+            self.conn = connect(&self.url, "destination", &self.name, self.read_only)
+                .map_err(|e| Fail::Write(StoreError::Unavailable(e.to_string()).into()))?;
+            self.lost = false;
+        }
+        body(&mut self.conn).inspect_err(|fail| self.lost = fail.lost_connection())
+    }
+
+    /// The URL without its password.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Whether `sync_state` exists and holds entries (read-only check, for dry runs).
+    pub fn state_present(&mut self) -> Result<bool, StoreError> {
+        if !self.has_table("sync_state")? {
+            return Ok(false);
+        }
+        Ok(self.state_count()? > 0)
+    }
+
+    /// Whether the table `name` exists (a database sync never migrated has none).
+    pub fn has_table(&mut self, name: &str) -> Result<bool, StoreError> {
+        self.run(|conn| Ok(table_exists(conn, name)?))
+    }
+
+    /// Number of ids sync manages.
+    pub fn state_count(&mut self) -> Result<i64, StoreError> {
+        use super::schema::sync_state;
+        self.run(|conn| Ok(sync_state::table.count().get_result(conn)?))
+    }
+
+    /// Forgets every digest and marks every article present as unknown (digest 0), recounting
+    /// the kept count, in one transaction (see the SQLite store's `state_reset_from_articles`).
+    pub fn state_reset_from_articles(&mut self) -> Result<usize, StoreError> {
+        self.run(|conn| {
+            in_transaction(conn, |conn| {
+                conn.batch_execute(
+                    "DELETE FROM sync_state; \
+                 UPDATE article_stats SET articles = (SELECT count(*) FROM articles) \
+                 WHERE only_row = 1",
+                )?;
+                Ok(diesel::sql_query(
+                    "INSERT INTO sync_state (id, digest) SELECT id, 0 FROM articles",
+                )
+                .execute(conn)?)
+            })
+        })
+    }
+
+    /// Up to `limit` state entries with `id > after`, in id order.
+    pub fn state_page(&mut self, after: i64, limit: i64) -> Result<Vec<StateEntry>, StoreError> {
+        use super::schema::sync_state;
+        let rows = self.run(|conn| {
+            Ok(sync_state::table
+                .filter(sync_state::id.gt(after))
+                .order(sync_state::id.asc())
+                .limit(limit)
+                .select((sync_state::id, sync_state::digest))
+                .load::<(i64, i64)>(conn)?)
+        })?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, digest)| StateEntry { id, digest })
+            .collect())
+    }
+
+    /// Every article with `id > after` (at most `limit`) as an unknown entry (digest 0): the
+    /// state of a destination sync did not create, for dry runs.
+    pub fn unknown_state_page(
+        &mut self,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<StateEntry>, StoreError> {
+        use super::schema::articles;
+        let ids = self.run(|conn| {
+            Ok(articles::table
+                .filter(articles::id.gt(after))
+                .order(articles::id.asc())
+                .limit(limit)
+                .select(articles::id)
+                .load::<i64>(conn)?)
+        })?;
+        Ok(ids
+            .into_iter()
+            .map(|id| StateEntry { id, digest: 0 })
+            .collect())
+    }
+
+    /// Applies `changes` as the store's bulk does (without `keep_newer` unless asked), records
+    /// `put` and forgets `forget` in `sync_state`, all in one transaction. A batch that met rows
+    /// another writer inserted meanwhile runs again (as the store's bulk does).
+    pub fn apply(
+        &mut self,
+        changes: &BulkChanges,
+        put: &[StateEntry],
+        forget: &[i64],
+        now: Timestamp,
+    ) -> Result<BulkOutcome, StoreError> {
+        let mut attempt = 0;
+        loop {
+            match self.apply_once(changes, put, forget, now) {
+                Err(Fail::Conflict(_)) if attempt < CONFLICT_RETRIES => attempt += 1,
+                result => return result.map_err(to_store_error),
+            }
+        }
+    }
+
+    fn apply_once(
+        &mut self,
+        changes: &BulkChanges,
+        put: &[StateEntry],
+        forget: &[i64],
+        now: Timestamp,
+    ) -> Result<BulkOutcome, Fail> {
+        self.run_once(|conn| {
+            in_transaction(conn, |conn| {
+                let outcome = bulk::apply_in_transaction(conn, changes, now)?;
+                for chunk in put.chunks(STATE_CHUNK) {
+                    let ids: Vec<i64> = chunk.iter().map(|e| e.id).collect();
+                    let digests: Vec<i64> = chunk.iter().map(|e| e.digest).collect();
+                    diesel::sql_query(
+                        "INSERT INTO sync_state (id, digest) \
+                     SELECT * FROM unnest($1::bigint[], $2::bigint[]) \
+                     ON CONFLICT (id) DO UPDATE SET digest = EXCLUDED.digest",
+                    )
+                    .bind::<Array<BigInt>, _>(&ids)
+                    .bind::<Array<BigInt>, _>(&digests)
+                    .execute(conn)?;
+                }
+                for chunk in forget.chunks(STATE_CHUNK) {
+                    diesel::sql_query("DELETE FROM sync_state WHERE id = ANY($1)")
+                        .bind::<Array<BigInt>, _>(chunk)
+                        .execute(conn)?;
+                }
+                Ok::<_, Fail>(outcome)
+            })
+        })
+    }
+}
