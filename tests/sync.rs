@@ -63,14 +63,15 @@ fn create_large_source(path: &Path, n: i64, size: usize) {
     .unwrap();
 }
 
-/// Every article of `path` as stored, in id order.
-fn articles_of(path: &Path) -> Vec<RawArticle> {
-    let mut db = SourceDb::open(path).unwrap();
+/// Every article of `database` (a SQLite path or a PostgreSQL URL) as stored, in id order.
+fn articles_of(database: impl AsRef<std::ffi::OsStr>) -> Vec<RawArticle> {
+    let database = database.as_ref().to_string_lossy();
+    let mut db = articles::sync::source::Source::open(&database, "destination").unwrap();
     db.page(i64::MIN, usize::MAX, usize::MAX).unwrap().rows
 }
 
-fn ids_of(path: &Path) -> Vec<i64> {
-    articles_of(path).into_iter().map(|a| a.id).collect()
+fn ids_of(database: impl AsRef<std::ffi::OsStr>) -> Vec<i64> {
+    articles_of(database).into_iter().map(|a| a.id).collect()
 }
 
 /// Runs `articles <args>` to completion.
@@ -106,20 +107,32 @@ fn sync_ok(from: &Path, to: &str, extra: &[&str]) -> String {
     stdout(&output)
 }
 
-fn verify(from: &Path, to: &Path) -> Output {
+fn verify(from: &Path, to: impl AsRef<std::ffi::OsStr>) -> Output {
     articles(&[
         "verify",
         "--from",
         &from.to_string_lossy(),
         "--to",
-        &to.to_string_lossy(),
+        &to.as_ref().to_string_lossy(),
     ])
 }
 
+/// The database an in-process REST API runs on: its SQLite file or its PostgreSQL URL.
+fn app_database(app: &common::TestApp) -> String {
+    match &app.postgres {
+        Some(database) => database.url.clone(),
+        None => app.db_path.to_string_lossy().into_owned(),
+    }
+}
+
+/// A source file `a` and a destination: the SQLite file `b`, or with `ARTICLES_TEST_STORE=postgres`
+/// a PostgreSQL database of the test's own (`b()` names whichever it is; tests that read `b` as a
+/// file are about SQLite's destination only, and scripts/test.sh skips them in that run).
 struct Paths {
     _dir: TempDir,
     a: PathBuf,
     b: PathBuf,
+    postgres: Option<common::pg_support::TestDatabase>,
 }
 
 impl Paths {
@@ -129,11 +142,16 @@ impl Paths {
             a: dir.path().join("a.db"),
             b: dir.path().join("b.db"),
             _dir: dir,
+            postgres: common::on_postgres()
+                .then(|| common::pg_support::TestDatabase::create("sync")),
         }
     }
 
     fn b(&self) -> String {
-        self.b.to_string_lossy().into_owned()
+        match &self.postgres {
+            Some(database) => database.url.clone(),
+            None => self.b.to_string_lossy().into_owned(),
+        }
     }
 }
 
@@ -163,8 +181,8 @@ fn fresh_copy_keeps_ids_text_and_timestamps() {
     );
     let out = sync_ok(&p.a, &p.b(), &[]);
     assert!(out.contains("inserted 3, updated 0, deleted 0"), "{out}");
-    let b = articles_of(&p.b);
-    assert_eq!(ids_of(&p.b), [3, 7, 9]);
+    let b = articles_of(p.b());
+    assert_eq!(ids_of(p.b()), [3, 7, 9]);
     let stamps: Vec<_> = b
         .iter()
         .map(|a| (a.created_at.clone().unwrap(), a.updated_at.clone().unwrap()))
@@ -184,8 +202,10 @@ fn fresh_copy_keeps_ids_text_and_timestamps() {
         ] as [(String, String); 3]
     );
     assert_eq!(b[1].title.as_deref(), Some("Iso"));
-    assert!(verify(&p.a, &p.b).status.success());
-    assert_fully_indexed(&p.b, 3);
+    assert!(verify(&p.a, p.b()).status.success());
+    if p.postgres.is_none() {
+        assert_fully_indexed(&p.b, 3);
+    }
 }
 
 /// Inserts, updates (even with updated_at unchanged) and deletes arrive; a rerun applies nothing.
@@ -214,10 +234,10 @@ fn changes_in_source_reach_destination_and_rerun_applies_nothing() {
         out.contains("inserted 1, updated 1, deleted 1, unchanged 1"),
         "{out}"
     );
-    let b = articles_of(&p.b);
-    assert_eq!(ids_of(&p.b), [2, 3, 4]);
+    let b = articles_of(p.b());
+    assert_eq!(ids_of(p.b()), [2, 3, 4]);
     assert_eq!(b[0].content.as_deref(), Some("b, edited in place"));
-    assert!(verify(&p.a, &p.b).status.success());
+    assert!(verify(&p.a, p.b()).status.success());
 
     let again = sync_ok(&p.a, &p.b(), &[]);
     assert!(
@@ -240,10 +260,10 @@ fn no_delete_keeps_vanished_rows() {
         .unwrap();
     let out = sync_ok(&p.a, &p.b(), &["--no-delete"]);
     assert!(out.contains("deleted 0"), "{out}");
-    assert_eq!(ids_of(&p.b), [1, 2]);
+    assert_eq!(ids_of(p.b()), [1, 2]);
     let out = sync_ok(&p.a, &p.b(), &[]);
     assert!(out.contains("deleted 1"), "{out}");
-    assert_eq!(ids_of(&p.b), [1]);
+    assert_eq!(ids_of(p.b()), [1]);
 }
 
 /// A dry run prints counts and (verbose) ids, and neither creates nor changes the destination.
@@ -257,7 +277,16 @@ fn dry_run_writes_nothing() {
     let out = sync_ok(&p.a, &p.b(), &["--dry-run", "--verbose"]);
     assert!(out.contains("insert 1\ninsert 2\n"), "{out}");
     assert!(out.contains("inserted 2"), "{out}");
-    assert!(!p.b.exists(), "dry run created the destination");
+    if p.postgres.is_none() {
+        assert!(!p.b.exists(), "dry run created the destination");
+    } else {
+        let opened = articles::sync::source::Source::open(&p.b(), "destination");
+        let error = opened
+            .err()
+            .expect("dry run created the articles table")
+            .to_string();
+        assert!(error.contains("no `articles` table"), "{error}");
+    }
 
     sync_ok(&p.a, &p.b(), &[]);
     let mut a = open(&p.a);
@@ -266,12 +295,16 @@ fn dry_run_writes_nothing() {
     diesel::sql_query("DELETE FROM articles WHERE id = 1")
         .execute(&mut a)
         .unwrap();
-    let before = std::fs::read(&p.b).unwrap();
+    let before = (p.postgres.is_none()).then(|| std::fs::read(&p.b).unwrap());
+    let rows_before = articles_of(p.b());
     let out = sync_ok(&p.a, &p.b(), &["--dry-run", "-v"]);
     assert!(out.contains("insert 5\nupdate 2\ndelete 1\n"), "{out}");
     assert!(out.contains("inserted 1, updated 1, deleted 1"), "{out}");
-    assert_eq!(std::fs::read(&p.b).unwrap(), before);
-    assert_eq!(ids_of(&p.b), [1, 2]);
+    if let Some(before) = before {
+        assert_eq!(std::fs::read(&p.b).unwrap(), before);
+    }
+    assert_eq!(articles_of(p.b()), rows_before);
+    assert_eq!(ids_of(p.b()), [1, 2]);
 }
 
 /// Sync and verify never write to the source: its bytes and mtime are unchanged.
@@ -283,7 +316,7 @@ fn source_is_never_written() {
     let mtime = std::fs::metadata(&p.a).unwrap().modified().unwrap();
     sync_ok(&p.a, &p.b(), &[]);
     sync_ok(&p.a, &p.b(), &["--dry-run"]);
-    assert!(verify(&p.a, &p.b).status.success());
+    assert!(verify(&p.a, p.b()).status.success());
     assert_eq!(std::fs::read(&p.a).unwrap(), bytes);
     assert_eq!(std::fs::metadata(&p.a).unwrap().modified().unwrap(), mtime);
     let journal: Vec<_> = std::fs::read_dir(p.a.parent().unwrap())
@@ -366,13 +399,13 @@ fn tricky_text_round_trips_exactly() {
         upsert_source(&mut a, (*id, title, content, None, None));
     }
     sync_ok(&p.a, &p.b(), &[]);
-    let copied: Vec<(i64, String, String)> = articles_of(&p.b)
+    let copied: Vec<(i64, String, String)> = articles_of(p.b())
         .into_iter()
         .map(|r| (r.id, r.title.unwrap(), r.content.unwrap()))
         .collect();
     assert_eq!(copied, rows);
     assert!(copied[3].2.len() >= 99_000);
-    assert!(verify(&p.a, &p.b).status.success());
+    assert!(verify(&p.a, p.b()).status.success());
 }
 
 /// A destination filled by someone else (no sync state) becomes an exact replica.
@@ -396,8 +429,8 @@ fn foreign_rows_in_destination_are_reconciled() {
     open(&p.b).batch_execute("DELETE FROM sync_state").unwrap();
     let out = sync_ok(&p.a, &p.b(), &[]);
     assert!(out.contains("inserted 1, updated 1, deleted 1"), "{out}");
-    assert!(verify(&p.a, &p.b).status.success());
-    assert_eq!(ids_of(&p.b), [1, 2]);
+    assert!(verify(&p.a, p.b()).status.success());
+    assert_eq!(ids_of(p.b()), [1, 2]);
 }
 
 /// verify (and sync --check) exit 1 and name the differing ids; 0 once synced.
@@ -414,7 +447,7 @@ fn verify_names_differing_ids() {
         "UPDATE articles SET content = 'tampered' WHERE id = 2; DELETE FROM articles WHERE id = 1",
     )
     .unwrap();
-    let output = verify(&p.a, &p.b);
+    let output = verify(&p.a, p.b());
     assert_eq!(output.status.code(), Some(1));
     let out = stdout(&output);
     assert!(out.contains("2 of 2 ids differ"), "{out}");
@@ -426,7 +459,7 @@ fn verify_names_differing_ids() {
     let check = articles(&["sync", "--check", "--from", &from, "--to", &p.b()]);
     assert_eq!(check.status.code(), Some(1));
     sync_ok(&p.a, &p.b(), &["--rescan"]);
-    assert!(verify(&p.a, &p.b).status.success());
+    assert!(verify(&p.a, p.b()).status.success());
     let check = articles(&["sync", "--check", "--from", &from, "--to", &p.b()]);
     assert!(check.status.success(), "{}", stdout(&check));
 }
@@ -484,7 +517,7 @@ fn killed_sync_converges_on_rerun(destination_has_rows: bool) {
         .get_result::<Count>(&mut open(&p.b))
         .unwrap()
         .n;
-    let partial = ids_of(&p.b).len();
+    let partial = ids_of(p.b()).len();
     assert!(
         partial > usize::from(destination_has_rows) && partial < 40_000,
         "kill landed outside the run: {partial} rows"
@@ -509,10 +542,10 @@ fn killed_sync_converges_on_rerun(destination_has_rows: bool) {
 
     sync_ok(&p.a, &p.b(), &[]);
     assert_fully_indexed(&p.b, 40_000);
-    assert!(verify(&p.a, &p.b).status.success());
+    assert!(verify(&p.a, p.b()).status.success());
     let clean = p.a.with_file_name("clean.db");
     sync_ok(&p.a, &clean.to_string_lossy(), &[]);
-    assert!(verify(&clean, &p.b).status.success());
+    assert!(verify(&clean, p.b()).status.success());
     let again = sync_ok(&p.a, &p.b(), &[]);
     assert!(
         again.contains("inserted 0, updated 0, deleted 0, unchanged 40000"),
@@ -629,7 +662,7 @@ async fn sync_through_rest_api_with_and_without_token() {
     let out = run(Some("s3cret")).await;
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).contains("inserted 2"), "{}", stdout(&out));
-    assert!(verify(&p.a, &app.db_path).status.success());
+    assert!(verify(&p.a, app_database(&app)).status.success());
     let one = app.get("/articles/1").await;
     assert_eq!(
         one.body["data"]["created_at"],
@@ -703,7 +736,7 @@ fn watch_follows_changes_until_sigterm() {
     upsert_source(&mut open(&p.a), (2, "two", "b", None, None));
     let next = rx.recv_timeout(Duration::from_secs(30)).unwrap();
     assert!(next.contains("inserted 1"), "{next}");
-    assert_eq!(ids_of(&p.b), [1, 2]);
+    assert_eq!(ids_of(p.b()), [1, 2]);
     Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -743,7 +776,7 @@ async fn steps_cover_the_source_range_by_range() {
     }
     assert_eq!(ranges, [(Some(2), 2, 0), (Some(4), 1, 1), (None, 1, 0)]);
     assert_eq!(pass.totals.inserted, 4);
-    assert_eq!(ids_of(&p.b), [1, 2, 4, 5]);
+    assert_eq!(ids_of(p.b()), [1, 2, 4, 5]);
 }
 
 /// --watch logs a failed pass (unreachable API), keeps retrying, and still exits 0 on SIGTERM.
@@ -835,7 +868,7 @@ fn full_destination_fails_cleanly_and_recovers() {
     );
     drop(b);
     sync_ok(&p.a, &p.b(), &[]);
-    assert!(verify(&p.a, &p.b).status.success());
+    assert!(verify(&p.a, p.b()).status.success());
 }
 
 #[derive(diesel::QueryableByName)]
@@ -869,7 +902,7 @@ fn unstorable_rows_are_skipped_with_exit_status_1() {
         err.contains('2') && err.contains('3'),
         "warnings name the ids: {err}"
     );
-    assert_eq!(ids_of(&p.b), vec![1, 4]);
+    assert_eq!(ids_of(p.b()), vec![1, 4]);
 }
 
 /// Runs `articles sync` against a REST API served by this thread's runtime (off the runtime),
@@ -921,7 +954,7 @@ async fn one_bad_source_row_never_blocks_the_sync() {
             let inserted = if rerun { "inserted 0" } else { "inserted 1999" };
             assert!(stdout(output).contains(inserted), "{}", stdout(output));
         }
-        assert_eq!(ids_of(&p.b).len(), 1999);
+        assert_eq!(ids_of(p.b()).len(), 1999);
         assert_eq!(app.get("/articles?limit=1").await.body["total"], 1999);
     }
     open(&p.a)
@@ -930,8 +963,8 @@ async fn one_bad_source_row_never_blocks_the_sync() {
     sync_ok(&p.a, &p.b(), &[]);
     let fixed = sync_to_api(&p.a, &app.address, &state, &[]).await;
     assert!(fixed.status.success(), "{}", stderr(&fixed));
-    assert!(verify(&p.a, &p.b).status.success());
-    assert!(verify(&p.a, &app.db_path).status.success());
+    assert!(verify(&p.a, p.b()).status.success());
+    assert!(verify(&p.a, app_database(&app)).status.success());
 }
 
 /// A row the destination itself refuses (an operator's rule on B) is found by halving the batch,
@@ -968,8 +1001,8 @@ async fn rows_the_destination_refuses_are_skipped_one_by_one() {
             stdout(output)
         );
     }
-    assert_eq!(ids_of(&p.b).len(), 498);
-    assert!(!ids_of(&p.b).contains(&77));
+    assert_eq!(ids_of(p.b()).len(), 498);
+    assert!(!ids_of(p.b()).contains(&77));
     assert_eq!(app.get("/articles?limit=1").await.body["total"], 498);
     assert_eq!(app.get("/articles/401").await.status, 404);
 }
@@ -1043,7 +1076,7 @@ fn first_load_into_a_served_database_takes_the_normal_path() {
     assert_eq!(body["total"], 3000, "{body}");
     assert_eq!(body["data"][0]["id"], 3000, "{body}");
     drop(server);
-    assert!(verify(&p.a, &p.b).status.success());
+    assert!(verify(&p.a, p.b()).status.success());
 
     // Alone, the same first load takes the fast path and says so.
     let q = Paths::new();
