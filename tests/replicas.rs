@@ -384,3 +384,63 @@ async fn the_whole_stack_runs_on_postgres() {
     assert_eq!(rows.n, 1);
     assert!(!dir.path().join("articles.db").exists());
 }
+
+/// Credentials: a wrong password stops `serve-rest` at start with one `error:` line that names the
+/// database without any password, exit status 2; a URL without a password takes it from
+/// PGPASSWORD, as libpq does (the tests' server checks passwords: scripts/postgres.sh).
+#[test]
+fn credentials_come_from_the_url_or_pgpassword() {
+    let database = TestDatabase::create("credentials");
+    let dir = tempfile::tempdir().unwrap();
+    // postgres://articles:PASSWORD@HOST:PORT/DB -> its user, password and the rest.
+    let (scheme_user, rest) = database.url.split_once(':').unwrap();
+    assert_eq!(scheme_user, "postgres");
+    let after_slashes = rest.trim_start_matches("//");
+    let (userinfo, host_and_db) = after_slashes.split_once('@').unwrap();
+    let (user, password) = userinfo.split_once(':').unwrap();
+    let wrong = format!("postgres://{user}:not-{password}@{host_and_db}");
+    let output = std::process::Command::new(common::BIN)
+        .args(["serve-rest", "--database", &wrong, "--bind", "127.0.0.1:0"])
+        .current_dir(dir.path())
+        .env("RUST_LOG", "off")
+        .env_remove("PGPASSWORD")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    assert!(lines[0].starts_with("error: "), "{stderr}");
+    assert!(
+        lines[0].contains("password authentication failed"),
+        "{stderr}"
+    );
+    assert!(
+        lines[0].contains(host_and_db.split('?').next().unwrap()),
+        "{stderr}"
+    );
+    assert!(!lines[0].contains(&format!("not-{password}")), "{stderr}");
+
+    let without = format!("postgres://{user}@{host_and_db}");
+    let server = ChildServer::spawn(
+        std::process::Command::new(common::BIN)
+            .args([
+                "serve-rest",
+                "--database",
+                &without,
+                "--bind",
+                "127.0.0.1:0",
+            ])
+            .current_dir(dir.path())
+            .env("PGPASSWORD", password),
+    );
+    let health = std::process::Command::new("curl")
+        .args(["-s", &format!("{}/health", server.address)])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&health.stdout).contains("\"healthy\""),
+        "{}",
+        String::from_utf8_lossy(&health.stdout)
+    );
+}
