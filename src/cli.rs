@@ -26,15 +26,16 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Serve the REST API over the SQLite database (default 127.0.0.1:5000).
+    /// Serve the REST API over SQLite or PostgreSQL (default 127.0.0.1:5000, articles.db).
     ServeRest(RestArgs),
     /// Serve the GraphQL API over the REST API (default 127.0.0.1:8000).
     ServeGraphql(GraphqlArgs),
     /// Serve the whole stack in one process: REST on :5000 and GraphQL on :8000.
     Serve(StackArgs),
-    /// Make a SQLite file or a REST API a replica of a source database's articles.
+    /// Make a database (SQLite file or PostgreSQL), a REST API or a Kafka topic a replica of a
+    /// source database's articles.
     Sync(SyncArgs),
-    /// Compare the articles of two SQLite databases (exit status 1 when they differ).
+    /// Compare the articles of two databases, SQLite or PostgreSQL (exit status 1 when they differ).
     Verify(VerifyArgs),
     /// Apply the changes of a Kafka topic (what `sync --to kafka://…` publishes) to the REST API.
     ConsumeKafka(ConsumeArgs),
