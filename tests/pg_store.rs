@@ -1040,36 +1040,6 @@ fn a_restarted_server_is_used_again() {
     assert_eq!(store.count().unwrap(), 2);
 }
 
-/// Terminates every session of `db` but the caller's, and waits until they are gone.
-fn terminate_sessions(db: &TestDatabase) {
-    #[derive(QueryableByName)]
-    struct Left {
-        #[diesel(sql_type = BigInt)]
-        n: i64,
-    }
-    let mut conn = db.connect();
-    conn.batch_execute(&format!(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-         WHERE datname = '{}' AND pid <> pg_backend_pid()",
-        db.name
-    ))
-    .unwrap();
-    for _ in 0..500 {
-        let left: Left = diesel::sql_query(format!(
-            "SELECT count(*) AS n FROM pg_stat_activity \
-             WHERE datname = '{}' AND pid <> pg_backend_pid()",
-            db.name
-        ))
-        .get_result(&mut conn)
-        .unwrap();
-        if left.n == 0 {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    panic!("sessions of {} still there", db.name);
-}
-
 /// Connections the server dropped (a restart, a failover) are replaced without a restart of
 /// ours: reads and transactions go on at once on new connections; a single-statement write that
 /// met a dropped connection is reported unavailable (retryable: it may or may not have been
@@ -1084,14 +1054,14 @@ fn dropped_connections_are_replaced() {
     });
     let article = created(&store.write(create("survivor", "c")));
 
-    terminate_sessions(&db);
+    db.terminate_other_sessions();
     assert_eq!(store.get(article.id()).unwrap(), Some(article.clone()));
 
-    terminate_sessions(&db);
+    db.terminate_other_sessions();
     let outcome = store.write(bulk(vec![row(50, "bulk after", "c", None, None)], &[]));
     assert!(matches!(outcome, Ok(WriteOutcome::Bulk(_))), "{outcome:?}");
 
-    terminate_sessions(&db);
+    db.terminate_other_sessions();
     match store.write(create("maybe", "c")) {
         Err(WriteError::Store(error @ StoreError::Unavailable(_))) => {
             assert!(error.is_retryable())

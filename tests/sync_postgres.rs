@@ -7,7 +7,6 @@ mod pg_support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::time::{Duration, Instant};
 
 use articles::db::pg::sync::PgSource;
 use articles::sync::Source;
@@ -149,33 +148,22 @@ impl Side {
     }
 }
 
-/// n_tup_ins + n_tup_upd + n_tup_del over the database's tables, read until it stops moving
-/// (statistics reach the collector shortly after a session ends).
+/// n_tup_ins + n_tup_upd + n_tup_del over the database's tables, once every other session has
+/// ended (a backend writes its statistics as it exits).
 fn settled_writes(db: &TestDatabase) -> i64 {
     #[derive(QueryableByName)]
     struct Writes {
         #[diesel(sql_type = BigInt)]
         writes: i64,
     }
-    let read = || {
-        diesel::sql_query(
-            "SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0)::bigint AS writes \
-             FROM pg_stat_user_tables",
-        )
-        .get_result::<Writes>(&mut db.connect())
-        .unwrap()
-        .writes
-    };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut last = read();
-    let mut stable = 0;
-    while stable < 3 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(400));
-        let now = read();
-        stable = if now == last { stable + 1 } else { 0 };
-        last = now;
-    }
-    last
+    db.wait_until_alone();
+    diesel::sql_query(
+        "SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0)::bigint AS writes \
+         FROM pg_stat_user_tables",
+    )
+    .get_result::<Writes>(&mut db.connect())
+    .unwrap()
+    .writes
 }
 
 fn articles(args: &[&str]) -> Output {
@@ -543,16 +531,7 @@ fn lost_connections_are_replaced() {
     };
     let mut reader = PgSource::open(&db.url, "source").unwrap();
     let mut writer = PgDestination::open(&db.url).unwrap();
-    let terminate = || {
-        db.connect()
-            .batch_execute(&format!(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-                 WHERE datname = '{}' AND pid <> pg_backend_pid()",
-                db.name
-            ))
-            .unwrap();
-        std::thread::sleep(Duration::from_millis(200));
-    };
+    let terminate = || db.terminate_other_sessions();
     terminate();
     let error = reader.page(i64::MIN, 10, 1 << 20).unwrap_err().to_string();
     assert!(error.starts_with("cannot read source "), "{error}");

@@ -17,6 +17,8 @@ use tempfile::TempDir;
 
 #[path = "../pg_support/mod.rs"]
 pub mod pg_support;
+#[allow(unused_imports)]
+pub use pg_support::wait_for;
 
 /// Path of the built `articles` binary.
 pub const BIN: &str = env!("CARGO_BIN_EXE_articles");
@@ -253,18 +255,6 @@ impl Drop for ChildServer {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-    }
-}
-
-/// Waits until `condition` holds, polling every 50 ms; panics with `what` after `limit`.
-pub fn wait_for(limit: Duration, what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = std::time::Instant::now() + limit;
-    while !condition() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "not within {limit:?}: {what}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
     }
 }
 

@@ -14,7 +14,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use articles::db::pg::{PgOptions, PgStore};
 use diesel::connection::SimpleConnection;
 use diesel::pg::PgConnection;
+use diesel::sql_types::BigInt;
 use diesel::Connection;
+use diesel::RunQueryDsl;
+
+#[path = "../common/wait.rs"]
+mod wait;
+#[allow(unused_imports)]
+pub use wait::wait_for;
 
 /// The URL of the tests' server (its own database is only used to create and drop others).
 pub fn admin_url() -> String {
@@ -87,6 +94,47 @@ impl TestDatabase {
     /// A connection of the test's own, beside the store's.
     pub fn connect(&self) -> PgConnection {
         PgConnection::establish(&self.url).expect("connect to the test database")
+    }
+
+    /// Sessions on this database other than `conn`'s own.
+    fn other_sessions(&self, conn: &mut PgConnection) -> i64 {
+        #[derive(diesel::QueryableByName)]
+        struct Sessions {
+            #[diesel(sql_type = BigInt)]
+            n: i64,
+        }
+        diesel::sql_query(format!(
+            "SELECT count(*) AS n FROM pg_stat_activity \
+             WHERE datname = '{}' AND pid <> pg_backend_pid()",
+            self.name
+        ))
+        .get_result::<Sessions>(conn)
+        .expect("read pg_stat_activity")
+        .n
+    }
+
+    /// Waits until every other session on this database has ended (a finished `articles` process
+    /// leaves its backends to exit after it; their statistics are written as they do).
+    pub fn wait_until_alone(&self) {
+        let mut conn = self.connect();
+        wait_for(
+            std::time::Duration::from_secs(10),
+            "the other sessions of the test database end",
+            || self.other_sessions(&mut conn) == 0,
+        );
+    }
+
+    /// Ends every other session on this database (as a server restart or a failover would) and
+    /// waits until they are gone.
+    pub fn terminate_other_sessions(&self) {
+        self.connect()
+            .batch_execute(&format!(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                 WHERE datname = '{}' AND pid <> pg_backend_pid()",
+                self.name
+            ))
+            .expect("pg_terminate_backend");
+        self.wait_until_alone();
     }
 }
 
