@@ -94,8 +94,12 @@ impl From<diesel::r2d2::PoolError> for StoreError {
 /// The prefix of a refusal an operator's trigger names a column with (`articles.title …`).
 const RULE_PREFIX: &str = "articles.";
 
-/// The named CHECK constraints of the `article_rules` migration, as the domain types word them.
-fn rule(name: &str) -> Option<(&'static str, String)> {
+/// The columns a refusal may name, most specific first.
+pub(crate) const FIELDS: [&str; 5] = ["title", "content", "created_at", "updated_at", "id"];
+
+/// The named CHECK constraints of the migrations (`article_rules` on SQLite, the same names on
+/// PostgreSQL), as the domain types word them.
+pub(crate) fn rule(name: &str) -> Option<(&'static str, String)> {
     use super::models::{ContentError, TitleError};
     Some(match name {
         "title_length" => ("title", TitleError::TooLong.to_string()),
@@ -106,17 +110,15 @@ fn rule(name: &str) -> Option<(&'static str, String)> {
     })
 }
 
-fn refused(message: &str) -> StoreError {
-    if let Some((field, problem)) = message
-        .strip_prefix("CHECK constraint failed: ")
-        .and_then(|name| rule(name.trim()))
-    {
-        return StoreError::Refused { field, problem };
-    }
-    let field = ["title", "content", "created_at", "updated_at", "id"]
-        .into_iter()
-        .find(|column| message.contains(column))
-        .unwrap_or("article");
+/// Whether `message` is an operator's trigger refusing a row (`RAISE(ABORT, 'articles.<column>
+/// problem')` or `'articles: problem'`), which every backend reports as an unnamed failure.
+pub(crate) fn is_trigger_refusal(message: &str) -> bool {
+    message.starts_with(RULE_PREFIX) || message.starts_with("articles:")
+}
+
+/// A refusal of `field` that no named rule explains: a trigger's own words, else the database's
+/// message quoted.
+pub(crate) fn refusal(field: &'static str, message: &str) -> StoreError {
     let problem = match message
         .strip_prefix(RULE_PREFIX)
         .or_else(|| message.strip_prefix("articles:"))
@@ -131,11 +133,24 @@ fn refused(message: &str) -> StoreError {
     StoreError::Refused { field, problem }
 }
 
+fn refused(message: &str) -> StoreError {
+    if let Some((field, problem)) = message
+        .strip_prefix("CHECK constraint failed: ")
+        .and_then(|name| rule(name.trim()))
+    {
+        return StoreError::Refused { field, problem };
+    }
+    let field = FIELDS
+        .into_iter()
+        .find(|column| message.contains(column))
+        .unwrap_or("article");
+    refusal(field, message)
+}
+
 /// SQLite's fixed messages (`sqlite3_errstr`) for the failures Diesel does not name.
 fn classify_message(message: &str) -> StoreError {
-    // An operator's triggers refuse rows with `RAISE(ABORT, 'articles.<column> problem')` or
-    // `'articles: problem'`; Diesel reports them as Unknown.
-    if message.starts_with(RULE_PREFIX) || message.starts_with("articles:") {
+    // Diesel reports an operator's trigger refusing a row as Unknown.
+    if is_trigger_refusal(message) {
         return refused(message);
     }
     let owned = message.to_owned();

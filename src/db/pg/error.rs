@@ -13,8 +13,7 @@
 
 use diesel::result::{DatabaseErrorInformation, DatabaseErrorKind, Error as DieselError};
 
-use crate::db::error::StoreError;
-use crate::db::models::{ContentError, TitleError};
+use crate::db::error::{is_trigger_refusal, refusal, rule, StoreError, FIELDS};
 
 /// Classifies a Diesel error raised on a PostgreSQL connection. [`DieselError::NotFound`] is not
 /// a failure of the store (it becomes `Internal` here).
@@ -38,23 +37,6 @@ pub fn classify(error: &DieselError) -> StoreError {
     }
 }
 
-/// The prefix of a refusal an operator's trigger names a column with (`articles.title …`).
-const RULE_PREFIX: &str = "articles.";
-
-/// The columns a refusal may name, most specific first.
-const FIELDS: [&str; 5] = ["title", "content", "created_at", "updated_at", "id"];
-
-/// The named CHECK constraints of the migrations, as the domain types word them.
-fn rule(name: &str) -> Option<(&'static str, String)> {
-    Some(match name {
-        "title_length" => ("title", TitleError::TooLong.to_string()),
-        "title_no_control" => ("title", TitleError::ControlCharacter.to_string()),
-        "title_not_blank" => ("title", TitleError::Blank.to_string()),
-        "content_no_nul" => ("content", ContentError::Nul.to_string()),
-        _ => return None,
-    })
-}
-
 fn refused(info: &dyn DatabaseErrorInformation) -> StoreError {
     if let Some((field, problem)) = info.constraint_name().and_then(rule) {
         return StoreError::Refused { field, problem };
@@ -67,24 +49,13 @@ fn refused(info: &dyn DatabaseErrorInformation) -> StoreError {
         .or_else(|| info.constraint_name().and_then(named))
         .or_else(|| named(message))
         .unwrap_or("article");
-    let problem = match message
-        .strip_prefix(RULE_PREFIX)
-        .or_else(|| message.strip_prefix("articles:"))
-    {
-        Some(rule) => rule
-            .strip_prefix(field)
-            .unwrap_or(rule)
-            .trim_start()
-            .to_owned(),
-        None => format!("is refused by the database ({message})"),
-    };
-    StoreError::Refused { field, problem }
+    refusal(field, message)
 }
 
 /// PostgreSQL's messages (English) for the failures Diesel does not name.
 fn classify_message(info: &dyn DatabaseErrorInformation) -> StoreError {
     let message = info.message();
-    if message.starts_with(RULE_PREFIX) || message.starts_with("articles:") {
+    if is_trigger_refusal(message) {
         return refused(info);
     }
     let owned = message.to_owned();
