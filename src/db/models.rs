@@ -168,48 +168,26 @@ impl Timestamp {
     /// digit by digit for the years 0000 to 9999 (chrono's formatter was 7% of the writer's time
     /// in a bulk load), by chrono otherwise.
     pub fn to_sqlite_text(self) -> String {
-        let (date, time) = (self.0.date(), self.0.time());
-        let nanos = time.nanosecond();
-        if !(0..=9999).contains(&date.year()) || nanos >= 1_000_000_000 || nanos % 1000 != 0 {
+        let nanos = self.0.nanosecond();
+        if !(0..=9999).contains(&self.0.year()) || nanos >= 1_000_000_000 || nanos % 1000 != 0 {
             return self.0.format("%F %T%.f").to_string();
         }
         let mut out = [0u8; 26];
-        let mut put = |at: usize, value: u32, digits: usize| {
-            let mut value = value;
-            for i in (0..digits).rev() {
-                out[at + i] = b'0' + (value % 10) as u8;
-                value /= 10;
-            }
-        };
-        put(0, date.year() as u32, 4);
-        put(5, date.month(), 2);
-        put(8, date.day(), 2);
-        put(11, time.hour(), 2);
-        put(14, time.minute(), 2);
-        put(17, time.second(), 2);
+        put_date_time(&mut out, self.0, b' ');
+        out[19] = b'.';
         // `%.f`: no fraction when it is zero, else milliseconds when they say it all, else
         // microseconds.
         let len = match nanos {
             0 => 19,
             _ if nanos % 1_000_000 == 0 => {
-                put(20, nanos / 1_000_000, 3);
+                put_digits(&mut out[20..23], nanos / 1_000_000);
                 23
             }
             _ => {
-                put(20, nanos / 1000, 6);
+                put_digits(&mut out[20..26], nanos / 1000);
                 26
             }
         };
-        for (at, byte) in [
-            (4, b'-'),
-            (7, b'-'),
-            (10, b' '),
-            (13, b':'),
-            (16, b':'),
-            (19, b'.'),
-        ] {
-            out[at] = byte;
-        }
         String::from_utf8(out[..len].to_vec()).expect("ASCII")
     }
 
@@ -220,40 +198,18 @@ impl Timestamp {
     /// for the years 0000 to 9999 (chrono's formatter was 7% of a 1000-article page), by chrono
     /// otherwise; the same text either way.
     pub fn to_rfc3339(self) -> String {
-        let (date, time) = (self.0.date(), self.0.time());
-        let nanos = time.nanosecond();
-        if !(0..=9999).contains(&date.year()) || nanos >= 1_000_000_000 {
+        let nanos = self.0.nanosecond();
+        if !(0..=9999).contains(&self.0.year()) || nanos >= 1_000_000_000 {
             return self
                 .0
                 .and_utc()
                 .to_rfc3339_opts(SecondsFormat::Micros, true);
         }
         let mut out = [0u8; 27];
-        let mut put = |at: usize, value: u32, digits: usize| {
-            let mut value = value;
-            for i in (0..digits).rev() {
-                out[at + i] = b'0' + (value % 10) as u8;
-                value /= 10;
-            }
-        };
-        put(0, date.year() as u32, 4);
-        put(5, date.month(), 2);
-        put(8, date.day(), 2);
-        put(11, time.hour(), 2);
-        put(14, time.minute(), 2);
-        put(17, time.second(), 2);
-        put(20, nanos / 1000, 6);
-        for (at, byte) in [
-            (4, b'-'),
-            (7, b'-'),
-            (10, b'T'),
-            (13, b':'),
-            (16, b':'),
-            (19, b'.'),
-            (26, b'Z'),
-        ] {
-            out[at] = byte;
-        }
+        put_date_time(&mut out, self.0, b'T');
+        out[19] = b'.';
+        put_digits(&mut out[20..26], nanos / 1000);
+        out[26] = b'Z';
         String::from_utf8(out.to_vec()).expect("ASCII")
     }
 }
@@ -265,6 +221,30 @@ impl diesel::serialize::ToSql<diesel::sql_types::Timestamp, diesel::sqlite::Sqli
     ) -> diesel::serialize::Result {
         out.set_value(self.to_sqlite_text());
         Ok(diesel::serialize::IsNull::No)
+    }
+}
+
+/// Writes `YYYY-MM-DD?HH:MM:SS` of `at` (a year from 0 to 9999) into `out[..19]`, `separator`
+/// between date and time: what the SQLite and RFC 3339 forms share.
+fn put_date_time(out: &mut [u8], at: NaiveDateTime, separator: u8) {
+    put_digits(&mut out[0..4], at.year() as u32);
+    out[4] = b'-';
+    put_digits(&mut out[5..7], at.month());
+    out[7] = b'-';
+    put_digits(&mut out[8..10], at.day());
+    out[10] = separator;
+    put_digits(&mut out[11..13], at.hour());
+    out[13] = b':';
+    put_digits(&mut out[14..16], at.minute());
+    out[16] = b':';
+    put_digits(&mut out[17..19], at.second());
+}
+
+/// Writes `value` in decimal into all of `out`, with leading zeros.
+fn put_digits(out: &mut [u8], mut value: u32) {
+    for digit in out.iter_mut().rev() {
+        *digit = b'0' + (value % 10) as u8;
+        value /= 10;
     }
 }
 
