@@ -277,25 +277,23 @@ impl Store {
             Backend::Sqlite(store) => store.write(op).await,
             Backend::Postgres(store) => {
                 let store = store.clone();
-                tokio::task::spawn_blocking(move || store.write(op))
-                    .await
-                    .map_err(|error| {
-                        WriteError::Store(StoreError::Internal(format!(
-                            "database task failed: {error}"
-                        )))
-                    })?
+                blocking(move || store.write(op)).await
             }
         }
     }
 }
 
 /// Runs blocking database work on the runtime's blocking pool.
-async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
-) -> Result<T, StoreError> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|error| StoreError::Internal(format!("database task failed: {error}")))?
+async fn blocking<T, E>(work: impl FnOnce() -> Result<T, E> + Send + 'static) -> Result<T, E>
+where
+    T: Send + 'static,
+    E: From<StoreError> + Send + 'static,
+{
+    tokio::task::spawn_blocking(work).await.map_err(|error| {
+        E::from(StoreError::Internal(format!(
+            "database task failed: {error}"
+        )))
+    })?
 }
 
 /// A write answered with the outcome of another kind of write: a bug.

@@ -254,16 +254,7 @@ pub fn open_read_only(path: &Path, role: &'static str) -> Result<DbConnection, S
 
 /// Whether `conn` holds a non-empty `sync_state` table (read-only check, for dry runs).
 pub fn state_present(conn: &mut DbConnection) -> QueryResult<bool> {
-    #[derive(QueryableByName)]
-    struct Found {
-        #[diesel(sql_type = BigInt)]
-        found: i64,
-    }
-    let table = diesel::sql_query(
-        "SELECT count(*) AS found FROM sqlite_master WHERE type = 'table' AND name = 'sync_state'",
-    )
-    .get_result::<Found>(conn)?;
-    Ok(table.found > 0 && state_count(conn)? > 0)
+    Ok(table_exists(conn, "sync_state")? && state_count(conn)? > 0)
 }
 
 /// Like [`state_page`], but every article of this database as an unknown entry (digest 0): the
