@@ -522,6 +522,7 @@ fn postgres_source_without_articles() {
 /// reconnects: source and destination alike.
 #[test]
 fn lost_connections_are_replaced() {
+    use articles::db::destination::SyncDestination;
     use articles::db::pg::sync::PgDestination;
     let source = Side::postgres("lost_connections");
     let at = "2024-01-01 00:00:00";

@@ -18,10 +18,13 @@
 //! **Architecture Invariant:** this module knows nothing of HTTP, JSON envelopes or CLI flags; all
 //! SQL lives in the backend directories, and nothing outside `db/` names a backend's connection.
 
+pub mod destination;
 pub mod error;
 pub mod list;
 pub mod models;
+pub mod mysql;
 pub mod pg;
+pub mod source_table;
 pub mod sqlite;
 pub mod write;
 
@@ -52,6 +55,9 @@ pub enum Location {
     /// A PostgreSQL database: a `postgres://` or `postgresql://` URL (libpq reads the password
     /// and what the URL leaves out from the usual `PG*` variables, and honours `sslmode`).
     Postgres(String),
+    /// A MySQL or MariaDB database: a `mysql://` or `mariadb://` URL. Sync and verify only: no
+    /// REST store runs on it.
+    Mysql(String),
 }
 
 impl Location {
@@ -61,6 +67,7 @@ impl Location {
             .map(|(scheme, _)| scheme.to_ascii_lowercase());
         match scheme.as_deref() {
             Some("postgres" | "postgresql") => Self::Postgres(raw.to_owned()),
+            Some("mysql" | "mariadb") => Self::Mysql(raw.to_owned()),
             _ => Self::Sqlite(database_path(raw)),
         }
     }
@@ -69,7 +76,7 @@ impl Location {
     pub fn describe(&self) -> String {
         match self {
             Self::Sqlite(path) => path.display().to_string(),
-            Self::Postgres(url) => pg::redacted(url),
+            Self::Postgres(url) | Self::Mysql(url) => pg::redacted(url),
         }
     }
 }
@@ -90,6 +97,11 @@ pub enum StoreOpenError {
     Sqlite(#[from] OpenError),
     #[error(transparent)]
     Postgres(#[from] PgOpenError),
+    #[error(
+        "{0}: the REST API runs on SQLite or PostgreSQL; MySQL and MariaDB databases are for \
+         `articles sync` and `articles verify` (--from, --to)"
+    )]
+    Unsupported(String),
 }
 
 /// The store a server holds: cheap to clone, shared by every worker.
@@ -112,6 +124,7 @@ impl Store {
             Location::Postgres(url) => Self {
                 backend: Backend::Postgres(PgStore::open(url, &options.postgres)?),
             },
+            Location::Mysql(_) => return Err(StoreOpenError::Unsupported(location.describe())),
         })
     }
 

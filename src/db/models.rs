@@ -313,7 +313,7 @@ impl diesel::deserialize::FromSql<diesel::sql_types::Timestamp, diesel::sqlite::
 }
 
 /// `YYYY-MM-DD HH:MM:SS` with an optional `.` and 1 to 9 digits; `None` for anything else.
-fn parse_stored_time(text: &str) -> Option<NaiveDateTime> {
+pub(crate) fn parse_stored_time(text: &str) -> Option<NaiveDateTime> {
     let b = text.as_bytes();
     if b.len() < 19
         || b[4] != b'-'

@@ -6,6 +6,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
+use chrono::NaiveDateTime;
 use diesel::result::Error as DieselError;
 
 use super::error::StoreError;
@@ -201,6 +202,85 @@ pub struct BulkOutcome {
     pub deleted: u64,
     /// Upserts left out because the stored row is newer (only with `keep_newer`).
     pub stale: u64,
+}
+
+/// A row of a batch as it will be written, its timestamps decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decided<'a> {
+    pub row: &'a UpsertRow,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+/// What a batch's upserts do against the rows they name as they are stored: the rules every
+/// store applies (the SQLite store's `bulk::apply`, the server stores' batches).
+#[derive(Debug, Default)]
+pub struct Decision<'a> {
+    /// Rows present and changed (text or a timestamp).
+    pub changed: Vec<Decided<'a>>,
+    /// Rows not present, in id order.
+    pub fresh: Vec<Decided<'a>>,
+    /// `updated`, `unchanged` and `stale` counted; `inserted` and `deleted` are the writer's.
+    pub outcome: BulkOutcome,
+}
+
+impl BulkChanges {
+    /// Decides each upsert against `current` (the stored rows among the batch's ids) at `now`:
+    /// - a present row is `stale` when `keep_newer` and the stored one is newer; else `changed`
+    ///   (given timestamps kept, `updated_at` moved to `now` when the text changed without one)
+    ///   or `unchanged`;
+    /// - an absent row is `fresh`: given timestamps kept, one standing in for a missing other,
+    ///   else `now`.
+    pub fn decide(
+        &self,
+        mut current: std::collections::HashMap<i64, Article>,
+        now: Timestamp,
+    ) -> Decision<'_> {
+        let mut decision = Decision::default();
+        for row in &self.upsert {
+            let Some(current) = current.remove(&row.id.0) else {
+                let created_at = row.created_at.or(row.updated_at).unwrap_or(now).naive();
+                let updated_at = row.updated_at.or(row.created_at).unwrap_or(now).naive();
+                decision.fresh.push(Decided {
+                    row,
+                    created_at,
+                    updated_at,
+                });
+                continue;
+            };
+            if self.keep_newer
+                && row
+                    .updated_at
+                    .is_some_and(|at| at.naive() < current.updated_at)
+            {
+                decision.outcome.stale += 1;
+                continue;
+            }
+            let text_changed =
+                current.title != row.title.as_str() || current.content != row.content.as_str();
+            let created_at = row.created_at.map_or(current.created_at, Timestamp::naive);
+            let updated_at = match row.updated_at {
+                Some(at) => at.naive(),
+                None if text_changed => now.naive(),
+                None => current.updated_at,
+            };
+            if !text_changed && created_at == current.created_at && updated_at == current.updated_at
+            {
+                decision.outcome.unchanged += 1;
+            } else {
+                decision.changed.push(Decided {
+                    row,
+                    created_at,
+                    updated_at,
+                });
+                decision.outcome.updated += 1;
+            }
+        }
+        // In id order, as every batch locks and inserts: two batches never wait for each other's
+        // ids in opposite orders.
+        decision.fresh.sort_unstable_by_key(|d| d.row.id);
+        decision
+    }
 }
 
 #[cfg(test)]

@@ -53,7 +53,7 @@ use record::Rejected;
 
 pub use plan::{plan_batch, BatchPlan};
 pub use progress::Counts;
-pub use source::Source;
+pub use source::{Source, SourceTableArgs};
 pub use target::{ApplyError, Destination};
 pub use verify::{Verdict, VerifyArgs};
 
@@ -75,18 +75,23 @@ const REJECTED_LOGGED: usize = 20;
 /// Options of `articles sync`.
 #[derive(Debug, Clone, Args)]
 pub struct SyncArgs {
-    /// Source: a SQLite database with an `articles` table (id, title, content; created_at and
-    /// updated_at when present), or a PostgreSQL URL (`postgres://user@host/db`) of a database
-    /// `serve-rest` uses. Only ever read (read-only transactions).
+    /// Source: a SQLite file, a PostgreSQL URL (`postgres://user@host/db`) or a MySQL/MariaDB
+    /// URL (`mysql://user:password@host:3306/db`, `mariadb://` too) whose table holds id, title
+    /// and content (created_at and updated_at when present; see --source-table and --map). Only
+    /// ever read (a read-only session and transactions).
     #[arg(long, value_name = "PATH|URL")]
     pub from: String,
 
     /// Destination: a SQLite file (created and migrated if missing), a PostgreSQL URL
-    /// (`postgres://user@host/db`, migrated if needed), a REST API base URL
-    /// (`http://host:5000`), or a Kafka topic (`kafka://host:9092[,host:9092…]/articles-sync`, one
-    /// message per change, for `consume-kafka`).
+    /// (migrated if needed), a MySQL/MariaDB URL (`articles` and `sync_state` created if
+    /// missing), a REST API base URL (`http://host:5000`), or a Kafka topic
+    /// (`kafka://host:9092[,host:9092…]/articles-sync`, one message per change, for
+    /// `consume-kafka`).
     #[arg(long, value_name = "PATH|URL")]
     pub to: String,
+
+    #[command(flatten)]
+    pub source: SourceTableArgs,
 
     /// Bearer token for a REST API destination.
     #[arg(
@@ -626,11 +631,12 @@ async fn open_destination(args: &SyncArgs) -> anyhow::Result<Destination> {
                 args.rescan,
             )
         }
-    } else if let Location::Postgres(url) = Location::parse(&args.to) {
+    } else if let server @ (Location::Postgres(_) | Location::Mysql(_)) = Location::parse(&args.to)
+    {
         if args.dry_run {
-            Destination::preview_postgres(&url, args.rescan)
+            Destination::preview_server(&server, args.rescan)
         } else {
-            Destination::open_postgres(&url, args.rescan)
+            Destination::open_server(&server, args.rescan)
         }
     } else {
         let path = crate::db::database_path(&args.to);
@@ -680,10 +686,12 @@ pub async fn run(args: SyncArgs) -> anyhow::Result<Verdict> {
         return verify::run(VerifyArgs {
             from: args.from,
             to: args.to,
+            source: args.source,
             show: verify::DEFAULT_SHOWN,
         });
     }
-    let mut source = Source::open(&args.from, "source")?;
+    let table = args.source.table()?;
+    let mut source = Source::open_table(&args.from, "source", &table)?;
     if is_kafka(&args.to) {
         KafkaUrl::parse(&args.to).map_err(anyhow::Error::msg)?;
     }

@@ -121,6 +121,7 @@ mod tests {
             content: Some(content.into()),
             created_at: None,
             updated_at: None,
+            invalid_text: None,
         }
     }
 

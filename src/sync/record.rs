@@ -170,6 +170,9 @@ impl TryFrom<RawArticle> for SourceArticle {
         let id = raw.id;
         let reject = |reason: String| Rejected { id, reason };
         let article_id = ArticleId::new(id).ok_or_else(|| reject("id is not positive".into()))?;
+        if let Some(field) = raw.invalid_text {
+            return Err(reject(format!("{field} is not valid UTF-8 text")));
+        }
         let title = raw.title.ok_or_else(|| reject("title is NULL".into()))?;
         let title = Title::parse(title).map_err(|e| reject(format!("title {e}")))?;
         let content = raw
@@ -268,6 +271,7 @@ mod tests {
             content: content.map(Into::into),
             created_at: created.map(Into::into),
             updated_at: None,
+            invalid_text: None,
         };
         let ok = SourceArticle::try_from(raw(Some("t"), Some(""), Some("2024-01-01"))).unwrap();
         assert_eq!(ok.row.id, ArticleId(7));
@@ -276,6 +280,10 @@ mod tests {
             (raw(Some(" "), Some("c"), None), "title must not be empty"),
             (raw(Some("t"), None, None), "content is NULL"),
             (raw(Some("t"), Some("c"), Some("soon")), "created_at 'soon'"),
+            (
+                RawArticle::from_bytes(7, [Some(b"t\xff".to_vec()), None, None, None]),
+                "title is not valid UTF-8 text",
+            ),
         ] {
             let rejected = SourceArticle::try_from(bad).unwrap_err();
             assert!(rejected.reason.starts_with(why), "{}", rejected.reason);

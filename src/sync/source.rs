@@ -1,16 +1,45 @@
-//! What a sync or verify reads: a SQLite file ([`SourceDb`]) or a PostgreSQL database
-//! ([`PgSource`]), both read-only, both giving the same pages of [`RawArticle`]s in id order.
+//! What a sync or verify reads: a SQLite file ([`SourceDb`]), a PostgreSQL database
+//! ([`PgSource`]) or a MySQL/MariaDB one ([`MysqlSource`]), all read-only, all giving the same
+//! pages of [`RawArticle`]s in id order from the table a [`SourceTable`] names.
 //!
 //! [`RawArticle`]: crate::db::sqlite::sync_state::RawArticle
 
+use crate::db::mysql::MysqlSource;
 use crate::db::pg::sync::PgSource;
+use crate::db::source_table::SourceTable;
 use crate::db::sqlite::sync_state::{SourceDb, SourcePage};
 use crate::db::Location;
+
+/// The source's table and columns, when they are not `articles(id, title, content, created_at,
+/// updated_at)`: a legacy blog's table as it is.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct SourceTableArgs {
+    /// The source's table of articles: `posts`, or `schema.posts` (PostgreSQL) or
+    /// `database.posts` (MySQL) outside the URL's default.
+    #[arg(long, default_value = "articles", value_name = "TABLE")]
+    pub source_table: String,
+
+    /// A source column named otherwise than its field: FIELD=COLUMN, comma-separated or
+    /// repeated, FIELD one of id, title, content, created_at, updated_at (e.g. `--map
+    /// title=headline,content=body`). A column named here must exist; created_at and updated_at
+    /// not named and absent are read as unknown (the destination fills them in). Timestamps may
+    /// be DATETIME/TIMESTAMP (with or without time zone; without one they are read as UTC), ISO
+    /// 8601 text, or Unix seconds.
+    #[arg(long, value_name = "FIELD=COLUMN")]
+    pub map: Vec<String>,
+}
+
+impl SourceTableArgs {
+    pub fn table(&self) -> anyhow::Result<SourceTable> {
+        Ok(SourceTable::new(&self.source_table, &self.map)?)
+    }
+}
 
 /// A database read in id order, one keyset page at a time, never written.
 pub enum Source {
     Sqlite(SourceDb),
     Postgres(PgSource),
+    Mysql(MysqlSource),
 }
 
 impl From<SourceDb> for Source {
@@ -20,12 +49,19 @@ impl From<SourceDb> for Source {
 }
 
 impl Source {
-    /// Opens `raw` (a SQLite path or `sqlite:` URL, or a `postgres://` URL) read-only; `role`
-    /// names it in errors (`source`, `destination`).
+    /// Opens `raw` (a SQLite path or `sqlite:` URL, a `postgres://` or a `mysql://` URL)
+    /// read-only, reading the `articles` table; `role` names it in errors (`source`,
+    /// `destination`).
     pub fn open(raw: &str, role: &'static str) -> anyhow::Result<Self> {
+        Self::open_table(raw, role, &SourceTable::default())
+    }
+
+    /// [`Self::open`], reading `table` (`--source-table`, `--map`).
+    pub fn open_table(raw: &str, role: &'static str, table: &SourceTable) -> anyhow::Result<Self> {
         Ok(match Location::parse(raw) {
-            Location::Sqlite(path) => Self::Sqlite(SourceDb::open_as(&path, role)?),
-            Location::Postgres(url) => Self::Postgres(PgSource::open(&url, role)?),
+            Location::Sqlite(path) => Self::Sqlite(SourceDb::open_table(&path, role, table)?),
+            Location::Postgres(url) => Self::Postgres(PgSource::open_table(&url, role, table)?),
+            Location::Mysql(url) => Self::Mysql(MysqlSource::open(&url, role, table)?),
         })
     }
 
@@ -34,6 +70,7 @@ impl Source {
         Ok(match self {
             Self::Sqlite(db) => Self::Sqlite(db.reopen()?),
             Self::Postgres(db) => Self::Postgres(db.reopen()?),
+            Self::Mysql(db) => Self::Mysql(db.reopen()?),
         })
     }
 
@@ -48,6 +85,7 @@ impl Source {
         Ok(match self {
             Self::Sqlite(db) => db.page(after, max_rows, max_bytes)?,
             Self::Postgres(db) => db.page(after, max_rows, max_bytes)?,
+            Self::Mysql(db) => db.page(after, max_rows, max_bytes)?,
         })
     }
 
@@ -56,6 +94,7 @@ impl Source {
         Ok(match self {
             Self::Sqlite(db) => db.id_bounds()?,
             Self::Postgres(db) => db.id_bounds()?,
+            Self::Mysql(db) => db.id_bounds()?,
         })
     }
 
@@ -64,6 +103,7 @@ impl Source {
         match self {
             Self::Sqlite(db) => db.path().display().to_string(),
             Self::Postgres(db) => db.name().to_owned(),
+            Self::Mysql(db) => db.name().to_owned(),
         }
     }
 }

@@ -1,6 +1,7 @@
-//! Where a sync writes: a SQLite file ([`Destination::Sqlite`]) or a PostgreSQL database
-//! ([`Destination::Postgres`]), rows and state in one transaction, or a [`Remote`] ([`Destination::Remote`], state in a local file written after
-//! the remote side has committed): a REST API (`POST /articles/bulk`) or a Kafka topic (one
+//! Where a sync writes: a SQLite file ([`Destination::Sqlite`]) or a database server
+//! (PostgreSQL, MySQL: [`Destination::Server`]), rows and state in one transaction, or a
+//! [`Remote`] ([`Destination::Remote`], state in a local file written after the remote side has
+//! committed): a REST API (`POST /articles/bulk`) or a Kafka topic (one
 //! message per change, see `kafka`).
 //!
 //! All keep the invariant that makes a rerun converge: a state entry is never newer than the
@@ -17,12 +18,14 @@ use anyhow::Context;
 
 use crate::api_client::{ApiClient, Recovery};
 use crate::contract::{BulkRequest, BulkRow};
+use crate::db::destination::SyncDestination;
 use crate::db::models::Timestamp;
+use crate::db::mysql::MysqlDestination;
 use crate::db::pg::sync::PgDestination;
 use crate::db::sqlite::bulk;
 use crate::db::sqlite::sync_state::{self, StateEntry};
 use crate::db::write::{BulkChanges, BulkOutcome};
-use crate::db::{DbConnection, StoreError};
+use crate::db::{DbConnection, Location, StoreError};
 use crate::kafka::{KafkaSettings, KafkaUrl};
 
 use super::kafka::KafkaTopic;
@@ -169,11 +172,11 @@ pub enum Destination {
         /// state holds nothing past the ids written so far ([`Destination::state_known_empty`]).
         state_empty: bool,
     },
-    /// A PostgreSQL database: rows and state in one transaction per batch.
-    Postgres(PgDestination),
-    /// A dry run's view of a PostgreSQL database (read-only transactions).
-    PreviewPostgres {
-        db: PgDestination,
+    /// A PostgreSQL or MySQL database: rows and state in one transaction per batch.
+    Server(Box<dyn SyncDestination>),
+    /// A dry run's view of a PostgreSQL or MySQL database (read-only transactions).
+    PreviewServer {
+        db: Box<dyn SyncDestination>,
         /// No sync state yet (or `--rescan`): its articles are read as unknown entries.
         unknown: bool,
         /// Whether it has a `sync_state` table and `articles` at all.
@@ -245,11 +248,15 @@ impl Destination {
         })
     }
 
-    /// Opens (migrating if needed) the PostgreSQL destination at `url`. As for SQLite, a
-    /// destination whose state is empty (sync did not fill it) or `rescan` gets every article
+    /// Opens (migrating if needed) the PostgreSQL or MySQL destination at `url`. As for SQLite,
+    /// a destination whose state is empty (sync did not fill it) or `rescan` gets every article
     /// marked unknown, so the first sync compares them all.
-    pub fn open_postgres(url: &str, rescan: bool) -> anyhow::Result<Self> {
-        let mut db = PgDestination::open(url)?;
+    pub fn open_server(url: &Location, rescan: bool) -> anyhow::Result<Self> {
+        let mut db: Box<dyn SyncDestination> = match url {
+            Location::Postgres(url) => Box::new(PgDestination::open(url)?),
+            Location::Mysql(url) => Box::new(MysqlDestination::open(url)?),
+            Location::Sqlite(path) => anyhow::bail!("{} is not a database server", path.display()),
+        };
         let name = db.name().to_owned();
         let state = db
             .state_count()
@@ -265,12 +272,16 @@ impl Destination {
                 );
             }
         }
-        Ok(Self::Postgres(db))
+        Ok(Self::Server(db))
     }
 
-    /// A dry run against the PostgreSQL database at `url`: reads it, changes nothing.
-    pub fn preview_postgres(url: &str, rescan: bool) -> anyhow::Result<Self> {
-        let mut db = PgDestination::open_read_only(url)?;
+    /// A dry run against the PostgreSQL or MySQL database at `url`: reads it, changes nothing.
+    pub fn preview_server(url: &Location, rescan: bool) -> anyhow::Result<Self> {
+        let mut db: Box<dyn SyncDestination> = match url {
+            Location::Postgres(url) => Box::new(PgDestination::open_read_only(url)?),
+            Location::Mysql(url) => Box::new(MysqlDestination::open_read_only(url)?),
+            Location::Sqlite(path) => anyhow::bail!("{} is not a database server", path.display()),
+        };
         let name = db.name().to_owned();
         let migrated = db
             .has_table("sync_state")
@@ -280,7 +291,7 @@ impl Destination {
             && db
                 .state_present()
                 .with_context(|| format!("cannot read sync state of {name}"))?;
-        Ok(Self::PreviewPostgres {
+        Ok(Self::PreviewServer {
             db,
             unknown: rescan || !present,
             migrated,
@@ -418,7 +429,7 @@ impl Destination {
     pub fn describe(&self) -> String {
         match self {
             Self::Sqlite { path, .. } => path.display().to_string(),
-            Self::Postgres(db) | Self::PreviewPostgres { db, .. } => db.name().to_owned(),
+            Self::Server(db) | Self::PreviewServer { db, .. } => db.name().to_owned(),
             Self::Remote { target, .. } => target.describe(),
             Self::Preview { name, .. } => name.clone(),
         }
@@ -432,14 +443,14 @@ impl Destination {
             Self::Sqlite { conn, .. } | Self::Remote { state: conn, .. } => {
                 sync_state::state_page(conn, after, limit)
             }
-            Self::Postgres(db) => return db.state_page(after, limit).with_context(context),
-            Self::PreviewPostgres {
+            Self::Server(db) => return db.state_page(after, limit).with_context(context),
+            Self::PreviewServer {
                 migrated: false, ..
             } => Ok(Vec::new()),
-            Self::PreviewPostgres {
+            Self::PreviewServer {
                 db, unknown: true, ..
             } => return db.unknown_state_page(after, limit).with_context(context),
-            Self::PreviewPostgres { db, .. } => {
+            Self::PreviewServer { db, .. } => {
                 return db.state_page(after, limit).with_context(context)
             }
             Self::Preview { conn: None, .. } => Ok(Vec::new()),
@@ -491,7 +502,7 @@ impl Destination {
                     ApplyError::store(error, format!("cannot write to {}", path.display()))
                 })
             }
-            Self::Postgres(db) => {
+            Self::Server(db) => {
                 let (entries, deleted) = state_changes(plan);
                 // Every row goes through the store's bulk: it reads the rows it locks, so new
                 // and changed rows alike are written (and counted) as what they are.
@@ -515,7 +526,7 @@ impl Destination {
                 self.record_sent(plan)?;
                 Ok(outcome)
             }
-            Self::Preview { .. } | Self::PreviewPostgres { .. } => {
+            Self::Preview { .. } | Self::PreviewServer { .. } => {
                 Err(ApplyError::fatal(anyhow::anyhow!(
                     "{} was opened for a dry run; nothing can be applied",
                     self.describe()

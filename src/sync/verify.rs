@@ -11,7 +11,7 @@ use clap::Args;
 use crate::db::sqlite::sync_state::RawArticle;
 
 use super::record::parse_timestamp;
-use super::Source;
+use super::{Source, SourceTableArgs};
 
 /// Differing ids printed by default.
 pub const DEFAULT_SHOWN: usize = 20;
@@ -21,14 +21,17 @@ const RANGE_ROWS: usize = 5000;
 /// Options of `articles verify`.
 #[derive(Debug, Clone, Args)]
 pub struct VerifyArgs {
-    /// Source database (as given to `articles sync --from`): a SQLite file or a PostgreSQL URL.
-    /// Only read.
+    /// Source database (as given to `articles sync --from`): a SQLite file, a PostgreSQL URL
+    /// (`postgres://…`) or a MySQL/MariaDB URL (`mysql://…`, `mariadb://…`). Only read.
     #[arg(long, value_name = "PATH|URL")]
     pub from: String,
 
-    /// Destination database: a SQLite file or a PostgreSQL URL. Only read.
+    /// Destination database: a SQLite file, a PostgreSQL or a MySQL URL. Only read.
     #[arg(long, value_name = "PATH|URL")]
     pub to: String,
+
+    #[command(flatten)]
+    pub source: SourceTableArgs,
 
     /// How many differing ids to print.
     #[arg(long, default_value_t = DEFAULT_SHOWN, value_name = "N")]
@@ -153,7 +156,8 @@ pub enum Verdict {
 /// `articles verify`: prints whether the two databases hold the same articles, and the first
 /// differing ids when they do not.
 pub fn run(args: VerifyArgs) -> anyhow::Result<Verdict> {
-    let mut source = Source::open(&args.from, "source")?;
+    let table = args.source.table()?;
+    let mut source = Source::open_table(&args.from, "source", &table)?;
     let mut destination = Source::open(&args.to, "destination")?;
     let comparison = compare(&mut source, &mut destination, args.show)?;
     let route = format!("{} vs {}", source.describe(), destination.describe());

@@ -19,7 +19,7 @@ use diesel::sql_types::{Array, BigInt, Text, Timestamp as SqlTimestamp};
 use super::list::Row;
 use super::{fold_title, in_transaction, Fail};
 use crate::db::models::{Article, Timestamp};
-use crate::db::write::{BulkChanges, BulkOutcome, UpsertRow};
+use crate::db::write::{BulkChanges, BulkOutcome, Decided};
 
 /// Rows per statement: large enough that a batch is a few statements, small enough that one
 /// statement's parameters stay a few MB.
@@ -49,13 +49,14 @@ struct Columns<'a> {
 }
 
 impl<'a> Columns<'a> {
-    fn push(&mut self, row: &'a UpsertRow, created_at: NaiveDateTime, updated_at: NaiveDateTime) {
+    fn push(&mut self, decided: &Decided<'a>) {
+        let row = decided.row;
         self.id.push(row.id.0);
         self.title.push(row.title.as_str());
         self.content.push(row.content.as_str());
         self.title_folded.push(fold_title(row.title.as_str()));
-        self.created_at.push(created_at);
-        self.updated_at.push(updated_at);
+        self.created_at.push(decided.created_at);
+        self.updated_at.push(decided.updated_at);
     }
 
     fn len(&self) -> usize {
@@ -97,38 +98,13 @@ pub(super) fn apply_in_transaction(
         .chain(changes.delete().iter().map(|id| id.0))
         .collect();
     named.sort_unstable();
-    let mut current = lock_rows(conn, &named)?;
+    let current = lock_rows(conn, &named)?;
 
-    let mut outcome = BulkOutcome::default();
-    let mut fresh: Vec<&UpsertRow> = Vec::new();
+    let decision = changes.decide(current, now);
+    let mut outcome = decision.outcome;
     let mut changed = Columns::default();
-    for row in changes.upsert() {
-        let Some(current) = current.remove(&row.id.0) else {
-            fresh.push(row);
-            continue;
-        };
-        if row
-            .updated_at
-            .is_some_and(|at| at.naive() < current.updated_at)
-            && changes.keeps_newer()
-        {
-            outcome.stale += 1;
-            continue;
-        }
-        let text_changed =
-            current.title != row.title.as_str() || current.content != row.content.as_str();
-        let created_at = row.created_at.map_or(current.created_at, Timestamp::naive);
-        let updated_at = match row.updated_at {
-            Some(at) => at.naive(),
-            None if text_changed => now.naive(),
-            None => current.updated_at,
-        };
-        if !text_changed && created_at == current.created_at && updated_at == current.updated_at {
-            outcome.unchanged += 1;
-        } else {
-            changed.push(row, created_at, updated_at);
-            outcome.updated += 1;
-        }
+    for row in &decision.changed {
+        changed.push(row);
     }
     changed.execute(
         conn,
@@ -139,15 +115,9 @@ pub(super) fn apply_in_transaction(
         ),
     )?;
 
-    // In id order, as every batch locks and inserts: two batches never wait for each other's
-    // ids in opposite orders.
-    fresh.sort_unstable_by_key(|row| row.id);
     let mut new = Columns::default();
-    for row in &fresh {
-        // Given timestamps kept, one standing in for a missing other, else `now` (as SQLite).
-        let created_at = row.created_at.or(row.updated_at).unwrap_or(now).naive();
-        let updated_at = row.updated_at.or(row.created_at).unwrap_or(now).naive();
-        new.push(row, created_at, updated_at);
+    for row in &decision.fresh {
+        new.push(row);
     }
     let inserted = new.execute(
         conn,
@@ -179,8 +149,8 @@ pub(super) fn apply_in_transaction(
             .bind::<BigInt, _>(delta)
             .execute(conn)?;
     }
-    if let Some(last) = fresh.last() {
-        advance_ids(conn, last.id.0)?;
+    if let Some(last) = decision.fresh.last() {
+        advance_ids(conn, last.row.id.0)?;
     }
     Ok(outcome)
 }

@@ -12,15 +12,16 @@
 
 use std::time::Duration;
 
-use chrono::NaiveDateTime;
 use diesel::connection::SimpleConnection;
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
-use diesel::sql_types::{Array, BigInt, Nullable, Text, Timestamp as SqlTimestamp};
+use diesel::sql_types::{Array, BigInt, Nullable, Text};
 
 use super::{bulk, in_transaction, is_lost, migrate, one_line, redacted, to_store_error};
 use super::{with_connect_timeout, Fail, CONFLICT_RETRIES};
+use crate::db::destination::SyncDestination;
 use crate::db::models::Timestamp;
+use crate::db::source_table::{stored_time_text, Column, Missing, Resolved, SourceTable};
 use crate::db::sqlite::sync_state::{RawArticle, SourcePage, StateEntry};
 use crate::db::write::{BulkChanges, BulkOutcome};
 use crate::db::StoreError;
@@ -40,8 +41,19 @@ pub enum PgSyncError {
         name: String,
         reason: String,
     },
-    #[error("{role} {name} has no `articles` table")]
-    NoTable { role: &'static str, name: String },
+    #[error("{role} {name} has no table `{table}`")]
+    NoTable {
+        role: &'static str,
+        name: String,
+        table: String,
+    },
+    #[error("{role} {name}: table `{table}` has {missing}; it needs id, title and content")]
+    MissingColumns {
+        role: &'static str,
+        name: String,
+        table: String,
+        missing: Missing,
+    },
     #[error("cannot read {role} {name}: {reason}")]
     Read {
         role: &'static str,
@@ -84,7 +96,7 @@ fn table_exists(conn: &mut PgConnection, name: &str) -> QueryResult<bool> {
         .map(|f| f.found)
 }
 
-/// A row as read, timestamps still PostgreSQL's.
+/// A row as read: every field as text (timestamps as `to_char` wrote them).
 #[derive(QueryableByName)]
 struct PgRawRow {
     #[diesel(sql_type = BigInt)]
@@ -93,73 +105,181 @@ struct PgRawRow {
     title: Option<String>,
     #[diesel(sql_type = Nullable<Text>)]
     content: Option<String>,
-    #[diesel(sql_type = Nullable<SqlTimestamp>)]
-    created_at: Option<NaiveDateTime>,
-    #[diesel(sql_type = Nullable<SqlTimestamp>)]
-    updated_at: Option<NaiveDateTime>,
+    #[diesel(sql_type = Nullable<Text>)]
+    created_at: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    updated_at: Option<String>,
 }
 
 impl From<PgRawRow> for RawArticle {
     fn from(row: PgRawRow) -> Self {
-        let text =
-            |at: Option<NaiveDateTime>| at.map(|at| Timestamp::from_naive_utc(at).to_sqlite_text());
         Self {
             id: row.id,
             title: row.title,
             content: row.content,
-            created_at: text(row.created_at),
-            updated_at: text(row.updated_at),
+            created_at: row.created_at.map(stored_time_text),
+            updated_at: row.updated_at.map(stored_time_text),
+            invalid_text: None,
         }
+    }
+}
+
+/// `"name"`: an identifier quoted for PostgreSQL.
+fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// A source table's name quoted, a `schema.table` as two identifiers.
+fn quote_table(name: &str) -> String {
+    match name.split_once('.') {
+        Some((schema, table)) => format!("{}.{}", quote_ident(schema), quote_ident(table)),
+        None => quote_ident(name),
+    }
+}
+
+/// The expression reading a timestamp column as text: `timestamp` and `timestamptz` (in UTC, the
+/// session's time zone) as `YYYY-MM-DD HH:MM:SS.ffffff`; a date, a number of seconds or text as
+/// PostgreSQL writes it.
+fn stamp_expression(column: Option<&Column<String>>) -> String {
+    match column {
+        None => "NULL::text".to_owned(),
+        Some(column) if column.kind.starts_with("timestamp") => format!(
+            "to_char({}, 'YYYY-MM-DD HH24:MI:SS.US')",
+            quote_ident(&column.name)
+        ),
+        Some(column) => format!("CAST({} AS text)", quote_ident(&column.name)),
     }
 }
 
 /// A page of at most `$2` rows after `$1`, cut after the row that reaches `$3` bytes of text
 /// (the SQLite source's rule: the running total before a row must be below the limit).
-const PAGE_SQL: &str = "SELECT id, title, content, created_at, updated_at FROM ( \
-       SELECT *, sum(octet_length(coalesce(title, '')) + octet_length(coalesce(content, ''))) \
-                 OVER (ORDER BY id ROWS UNBOUNDED PRECEDING) \
-               - (octet_length(coalesce(title, '')) + octet_length(coalesce(content, ''))) AS before \
-       FROM (SELECT id, title, content, created_at, updated_at FROM articles \
-             WHERE id > $1 ORDER BY id LIMIT $2) AS limited) AS counted \
-     WHERE before < $3 ORDER BY id";
+fn page_sql(table: &str, columns: &Resolved<String>) -> String {
+    format!(
+        "SELECT id, title, content, created_at, updated_at FROM ( \
+           SELECT *, sum(octet_length(coalesce(title, '')) + octet_length(coalesce(content, ''))) \
+                     OVER (ORDER BY id ROWS UNBOUNDED PRECEDING) \
+                   - (octet_length(coalesce(title, '')) + octet_length(coalesce(content, ''))) AS before \
+           FROM (SELECT CAST({id} AS bigint) AS id, CAST({title} AS text) AS title, \
+                        CAST({content} AS text) AS content, {created} AS created_at, \
+                        {updated} AS updated_at \
+                 FROM {table} WHERE {id} > $1 ORDER BY {id} LIMIT $2) AS limited) AS counted \
+         WHERE before < $3 ORDER BY id",
+        id = quote_ident(&columns.id.name),
+        title = quote_ident(&columns.title.name),
+        content = quote_ident(&columns.content.name),
+        created = stamp_expression(columns.created_at.as_ref()),
+        updated = stamp_expression(columns.updated_at.as_ref()),
+        table = quote_table(table),
+    )
+}
 
-/// A PostgreSQL database holding `articles`, read as a sync or verify source: a session whose
-/// transactions are all `READ ONLY`. A connection found lost (a server restart under `--watch`)
-/// is replaced at the next read.
+/// The columns of `table` with their types (`format_type`), empty when there is no such table.
+fn table_columns(conn: &mut PgConnection, table: &str) -> QueryResult<Vec<(String, String)>> {
+    #[derive(QueryableByName)]
+    struct Found {
+        #[diesel(sql_type = Text)]
+        name: String,
+        #[diesel(sql_type = Text)]
+        kind: String,
+    }
+    // to_regclass reads the name as SQL would: unquoted parts fold to lower case. A name that is
+    // not a valid identifier at all is a missing table, not an error.
+    Ok(diesel::sql_query(
+        "SELECT a.attname::text AS name, format_type(a.atttypid, a.atttypmod) AS kind \
+         FROM pg_attribute a WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 \
+         AND NOT a.attisdropped ORDER BY a.attnum",
+    )
+    .bind::<Text, _>(table)
+    .load::<Found>(conn)
+    .or_else(|e| match &e {
+        diesel::result::Error::DatabaseError(_, info)
+            if info.message().contains("invalid name") =>
+        {
+            Ok(Vec::new())
+        }
+        _ => Err(e),
+    })?
+    .into_iter()
+    .map(|f| (f.name, f.kind))
+    .collect())
+}
+
+/// A PostgreSQL database holding the articles table (see [`SourceTable`]), read as a sync or
+/// verify source: a session whose transactions are all `READ ONLY`. A connection found lost (a
+/// server restart under `--watch`) is replaced at the next read.
 pub struct PgSource {
     conn: PgConnection,
     url: String,
     name: String,
     role: &'static str,
     lost: bool,
+    table: SourceTable,
+    /// [`page_sql`] of the table's columns.
+    page_sql: String,
+    /// `SELECT min(id), max(id)` of the table.
+    bounds_sql: String,
 }
 
 impl PgSource {
     /// Connects to `url` read-only and checks that it holds `articles`; `role` names it in
     /// errors.
     pub fn open(url: &str, role: &'static str) -> Result<Self, PgSyncError> {
+        Self::open_table(url, role, &SourceTable::default())
+    }
+
+    /// Connects to `url` read-only and finds the columns of `table`.
+    pub fn open_table(
+        url: &str,
+        role: &'static str,
+        table: &SourceTable,
+    ) -> Result<Self, PgSyncError> {
         let name = redacted(url);
-        let conn = connect(url, role, &name, true)?;
+        let mut conn = connect(url, role, &name, true)?;
+        // Timestamps with a time zone are read in UTC, every date in ISO order.
+        conn.batch_execute("SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'")
+            .map_err(|e| PgSyncError::Open {
+                role,
+                name: name.clone(),
+                reason: one_line(&e.to_string()),
+            })?;
         let mut source = Self {
             conn,
             url: url.to_owned(),
             name,
             role,
             lost: false,
+            table: table.clone(),
+            page_sql: String::new(),
+            bounds_sql: String::new(),
         };
-        let exists = source.read(|conn| table_exists(conn, "articles"))?;
-        if !exists {
+        let present = source.read(|conn| table_columns(conn, &table.table))?;
+        if present.is_empty() {
             return Err(PgSyncError::NoTable {
                 role,
                 name: source.name,
+                table: table.table.clone(),
             });
         }
+        let columns = table
+            .resolve(&present)
+            .map_err(|missing| PgSyncError::MissingColumns {
+                role,
+                name: source.name.clone(),
+                table: table.table.clone(),
+                missing,
+            })?;
+        source.page_sql = page_sql(&table.table, &columns);
+        source.bounds_sql = format!(
+            "SELECT CAST(min({id}) AS bigint) AS low, CAST(max({id}) AS bigint) AS high FROM {table}",
+            id = quote_ident(&columns.id.name),
+            table = quote_table(&table.table)
+        );
         Ok(source)
     }
 
     /// A second, independent reader of the same database (for reading ahead on another thread).
     pub fn reopen(&self) -> Result<Self, PgSyncError> {
-        Self::open(&self.url, self.role)
+        Self::open_table(&self.url, self.role, &self.table)
     }
 
     /// The URL without its password.
@@ -200,8 +320,9 @@ impl PgSource {
     ) -> Result<SourcePage, PgSyncError> {
         let limit = i64::try_from(max_rows).unwrap_or(i64::MAX);
         let bytes = i64::try_from(max_bytes).unwrap_or(i64::MAX).max(1);
+        let sql = self.page_sql.clone();
         let rows: Vec<PgRawRow> = self.read(|conn| {
-            diesel::sql_query(PAGE_SQL)
+            diesel::sql_query(sql)
                 .bind::<BigInt, _>(after)
                 .bind::<BigInt, _>(limit)
                 .bind::<BigInt, _>(bytes)
@@ -224,10 +345,8 @@ impl PgSource {
             #[diesel(sql_type = Nullable<BigInt>)]
             high: Option<i64>,
         }
-        let bounds = self.read(|conn| {
-            diesel::sql_query("SELECT min(id) AS low, max(id) AS high FROM articles")
-                .get_result::<Bounds>(conn)
-        })?;
+        let sql = self.bounds_sql.clone();
+        let bounds = self.read(|conn| diesel::sql_query(sql).get_result::<Bounds>(conn))?;
         Ok(bounds.low.zip(bounds.high))
     }
 
@@ -311,106 +430,6 @@ impl PgDestination {
         body(&mut self.conn).inspect_err(|fail| self.lost = fail.lost_connection())
     }
 
-    /// The URL without its password.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// Whether `sync_state` exists and holds entries (read-only check, for dry runs).
-    pub fn state_present(&mut self) -> Result<bool, StoreError> {
-        if !self.has_table("sync_state")? {
-            return Ok(false);
-        }
-        Ok(self.state_count()? > 0)
-    }
-
-    /// Whether the table `name` exists (a database sync never migrated has none).
-    pub fn has_table(&mut self, name: &str) -> Result<bool, StoreError> {
-        self.run(|conn| Ok(table_exists(conn, name)?))
-    }
-
-    /// Number of ids sync manages.
-    pub fn state_count(&mut self) -> Result<i64, StoreError> {
-        use super::schema::sync_state;
-        self.run(|conn| Ok(sync_state::table.count().get_result(conn)?))
-    }
-
-    /// Forgets every digest and marks every article present as unknown (digest 0), recounting
-    /// the kept count, in one transaction (see the SQLite store's `state_reset_from_articles`).
-    pub fn state_reset_from_articles(&mut self) -> Result<usize, StoreError> {
-        self.run(|conn| {
-            in_transaction(conn, |conn| {
-                conn.batch_execute(
-                    "DELETE FROM sync_state; \
-                 UPDATE article_stats SET articles = (SELECT count(*) FROM articles) \
-                 WHERE only_row = 1",
-                )?;
-                Ok(diesel::sql_query(
-                    "INSERT INTO sync_state (id, digest) SELECT id, 0 FROM articles",
-                )
-                .execute(conn)?)
-            })
-        })
-    }
-
-    /// Up to `limit` state entries with `id > after`, in id order.
-    pub fn state_page(&mut self, after: i64, limit: i64) -> Result<Vec<StateEntry>, StoreError> {
-        use super::schema::sync_state;
-        let rows = self.run(|conn| {
-            Ok(sync_state::table
-                .filter(sync_state::id.gt(after))
-                .order(sync_state::id.asc())
-                .limit(limit)
-                .select((sync_state::id, sync_state::digest))
-                .load::<(i64, i64)>(conn)?)
-        })?;
-        Ok(rows
-            .into_iter()
-            .map(|(id, digest)| StateEntry { id, digest })
-            .collect())
-    }
-
-    /// Every article with `id > after` (at most `limit`) as an unknown entry (digest 0): the
-    /// state of a destination sync did not create, for dry runs.
-    pub fn unknown_state_page(
-        &mut self,
-        after: i64,
-        limit: i64,
-    ) -> Result<Vec<StateEntry>, StoreError> {
-        use super::schema::articles;
-        let ids = self.run(|conn| {
-            Ok(articles::table
-                .filter(articles::id.gt(after))
-                .order(articles::id.asc())
-                .limit(limit)
-                .select(articles::id)
-                .load::<i64>(conn)?)
-        })?;
-        Ok(ids
-            .into_iter()
-            .map(|id| StateEntry { id, digest: 0 })
-            .collect())
-    }
-
-    /// Applies `changes` as the store's bulk does (without `keep_newer` unless asked), records
-    /// `put` and forgets `forget` in `sync_state`, all in one transaction. A batch that met rows
-    /// another writer inserted meanwhile runs again (as the store's bulk does).
-    pub fn apply(
-        &mut self,
-        changes: &BulkChanges,
-        put: &[StateEntry],
-        forget: &[i64],
-        now: Timestamp,
-    ) -> Result<BulkOutcome, StoreError> {
-        let mut attempt = 0;
-        loop {
-            match self.apply_once(changes, put, forget, now) {
-                Err(Fail::Conflict(_)) if attempt < CONFLICT_RETRIES => attempt += 1,
-                result => return result.map_err(to_store_error),
-            }
-        }
-    }
-
     fn apply_once(
         &mut self,
         changes: &BulkChanges,
@@ -441,5 +460,99 @@ impl PgDestination {
                 Ok::<_, Fail>(outcome)
             })
         })
+    }
+}
+
+impl SyncDestination for PgDestination {
+    /// The URL without its password.
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Whether the table `name` exists (a database sync never migrated has none).
+    fn has_table(&mut self, name: &str) -> Result<bool, StoreError> {
+        self.run(|conn| Ok(table_exists(conn, name)?))
+    }
+
+    /// Number of ids sync manages.
+    fn state_count(&mut self) -> Result<i64, StoreError> {
+        use super::schema::sync_state;
+        self.run(|conn| Ok(sync_state::table.count().get_result(conn)?))
+    }
+
+    /// Forgets every digest and marks every article present as unknown (digest 0), recounting
+    /// the kept count, in one transaction (see the SQLite store's `state_reset_from_articles`).
+    fn state_reset_from_articles(&mut self) -> Result<usize, StoreError> {
+        self.run(|conn| {
+            in_transaction(conn, |conn| {
+                conn.batch_execute(
+                    "DELETE FROM sync_state; \
+                 UPDATE article_stats SET articles = (SELECT count(*) FROM articles) \
+                 WHERE only_row = 1",
+                )?;
+                Ok(diesel::sql_query(
+                    "INSERT INTO sync_state (id, digest) SELECT id, 0 FROM articles",
+                )
+                .execute(conn)?)
+            })
+        })
+    }
+
+    /// Up to `limit` state entries with `id > after`, in id order.
+    fn state_page(&mut self, after: i64, limit: i64) -> Result<Vec<StateEntry>, StoreError> {
+        use super::schema::sync_state;
+        let rows = self.run(|conn| {
+            Ok(sync_state::table
+                .filter(sync_state::id.gt(after))
+                .order(sync_state::id.asc())
+                .limit(limit)
+                .select((sync_state::id, sync_state::digest))
+                .load::<(i64, i64)>(conn)?)
+        })?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, digest)| StateEntry { id, digest })
+            .collect())
+    }
+
+    /// Every article with `id > after` (at most `limit`) as an unknown entry (digest 0): the
+    /// state of a destination sync did not create, for dry runs.
+    fn unknown_state_page(
+        &mut self,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<StateEntry>, StoreError> {
+        use super::schema::articles;
+        let ids = self.run(|conn| {
+            Ok(articles::table
+                .filter(articles::id.gt(after))
+                .order(articles::id.asc())
+                .limit(limit)
+                .select(articles::id)
+                .load::<i64>(conn)?)
+        })?;
+        Ok(ids
+            .into_iter()
+            .map(|id| StateEntry { id, digest: 0 })
+            .collect())
+    }
+
+    /// Applies `changes` as the store's bulk does (without `keep_newer` unless asked), records
+    /// `put` and forgets `forget` in `sync_state`, all in one transaction. A batch that met rows
+    /// another writer inserted meanwhile runs again (as the store's bulk does).
+    fn apply(
+        &mut self,
+        changes: &BulkChanges,
+        put: &[StateEntry],
+        forget: &[i64],
+        now: Timestamp,
+    ) -> Result<BulkOutcome, StoreError> {
+        let mut attempt = 0;
+        loop {
+            match self.apply_once(changes, put, forget, now) {
+                Err(Fail::Conflict(_)) if attempt < CONFLICT_RETRIES => attempt += 1,
+                result => return result.map_err(to_store_error),
+            }
+        }
     }
 }

@@ -2,7 +2,8 @@
 //! reading the `articles` table of a foreign source database.
 //!
 //! - [`SourceDb`]: a source opened read-only (SQLite `mode=ro` plus `query_only`), its shape
-//!   checked once ([`SourceColumns`]), read in id order one keyset page at a time.
+//!   checked once (the [`SourceTable`] it was asked to read), read in id order one keyset page
+//!   at a time.
 //! - `state_*` functions: the per-id digests kept in the destination (or in a state file for an
 //!   HTTP destination, [`open_state_file`]).
 //!
@@ -13,11 +14,12 @@ use std::path::{Path, PathBuf};
 
 use diesel::connection::{DefaultLoadingMode, SimpleConnection};
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Nullable, Text};
+use diesel::sql_types::{BigInt, Binary, Nullable, Text};
 use diesel::Connection;
 
 use super::schema::sync_state;
 use super::{DbConnection, BUSY_TIMEOUT};
+use crate::db::source_table::{Missing, Resolved, SourceTable};
 
 /// Ids bound per `IN (...)` list or state rows per `INSERT`, well below SQLite's variable limit.
 const IDS_PER_STATEMENT: usize = 1000;
@@ -367,16 +369,18 @@ pub enum SourceError {
         path: PathBuf,
         message: String,
     },
-    #[error("{role} {path} has no `articles` table")]
-    NoTable { role: &'static str, path: PathBuf },
-    #[error(
-        "{role} {path}: table `articles` has no column {}; it needs id, title and content",
-        .missing.join(", ")
-    )]
+    #[error("{role} {path} has no table `{table}`")]
+    NoTable {
+        role: &'static str,
+        path: PathBuf,
+        table: String,
+    },
+    #[error("{role} {path}: table `{table}` has {missing}; it needs id, title and content")]
     MissingColumns {
         role: &'static str,
         path: PathBuf,
-        missing: Vec<&'static str>,
+        table: String,
+        missing: Missing,
     },
     #[error("cannot read {role} {path}: {source}")]
     Read {
@@ -386,31 +390,19 @@ pub enum SourceError {
     },
 }
 
-/// The actual column names of a source's `articles` table (matched case-insensitively).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SourceColumns {
-    pub id: String,
-    pub title: String,
-    pub content: String,
-    pub created_at: Option<String>,
-    pub updated_at: Option<String>,
-}
-
-/// A source row as stored. Timestamps come back as SQLite's text form of whatever was stored
+/// A source row as stored. Timestamps come back as the text form of whatever was stored
 /// (`2024-01-01 12:00:00.5`, ISO 8601, or a number of seconds); `None` when NULL or the column is
 /// absent.
-#[derive(Debug, Clone, PartialEq, Eq, Queryable, QueryableByName)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RawArticle {
-    #[diesel(sql_type = BigInt)]
     pub id: i64,
-    #[diesel(sql_type = Nullable<Text>)]
     pub title: Option<String>,
-    #[diesel(sql_type = Nullable<Text>)]
     pub content: Option<String>,
-    #[diesel(sql_type = Nullable<Text>)]
     pub created_at: Option<String>,
-    #[diesel(sql_type = Nullable<Text>)]
     pub updated_at: Option<String>,
+    /// The field whose stored bytes are not UTF-8 text (the row cannot be carried; its text
+    /// fields are then `None`).
+    pub invalid_text: Option<&'static str>,
 }
 
 impl RawArticle {
@@ -418,15 +410,51 @@ impl RawArticle {
     pub fn text_bytes(&self) -> usize {
         self.title.as_ref().map_or(0, String::len) + self.content.as_ref().map_or(0, String::len)
     }
+
+    /// A row from the bytes a source stored: text that is not UTF-8 marks the row
+    /// ([`Self::invalid_text`]) instead of failing the page or being altered.
+    pub fn from_bytes(id: i64, fields: [Option<Vec<u8>>; 4]) -> Self {
+        let mut invalid_text = None;
+        let [title, content, created_at, updated_at] = fields;
+        let mut text = |bytes: Option<Vec<u8>>, field: &'static str| {
+            String::from_utf8(bytes?)
+                .inspect_err(|_| {
+                    invalid_text.get_or_insert(field);
+                })
+                .ok()
+        };
+        let (title, content) = (text(title, "title"), text(content, "content"));
+        let (created_at, updated_at) = (
+            text(created_at, "created_at"),
+            text(updated_at, "updated_at"),
+        );
+        Self {
+            id,
+            title,
+            content,
+            created_at,
+            updated_at,
+            invalid_text,
+        }
+    }
 }
 
-/// The SQL types of [`RawArticle`]'s columns, in order.
+/// The SQL types of a source page's columns, in order: text read as bytes, so that what is not
+/// UTF-8 is seen (Diesel would replace it).
 type RawArticleSql = (
     BigInt,
-    Nullable<Text>,
-    Nullable<Text>,
-    Nullable<Text>,
-    Nullable<Text>,
+    Nullable<Binary>,
+    Nullable<Binary>,
+    Nullable<Binary>,
+    Nullable<Binary>,
+);
+
+type RawArticleRow = (
+    i64,
+    Option<Vec<u8>>,
+    Option<Vec<u8>>,
+    Option<Vec<u8>>,
+    Option<Vec<u8>>,
 );
 
 /// One page of a source: rows in id order and whether more may follow it.
@@ -437,12 +465,14 @@ pub struct SourcePage {
     pub truncated: bool,
 }
 
-/// A database holding an `articles` table, opened read-only.
+/// A database holding the articles table (see [`SourceTable`]), opened read-only.
 pub struct SourceDb {
     conn: DbConnection,
     role: &'static str,
     path: PathBuf,
-    columns: SourceColumns,
+    table: SourceTable,
+    /// `quote_ident` of the table and of its id column.
+    quoted: (String, String),
     page_sql: [String; 2],
 }
 
@@ -478,16 +508,21 @@ impl SourceDb {
     /// Opens the source `path` read-only and checks that it holds `articles` with id, title and
     /// content.
     pub fn open(path: &Path) -> Result<Self, SourceError> {
-        Self::open_as(path, "source")
+        Self::open_table(path, "source", &SourceTable::default())
     }
 
     /// A second, independent reader of the same database (for reading ahead on another thread).
     pub fn reopen(&self) -> Result<Self, SourceError> {
-        Self::open_as(&self.path, self.role)
+        Self::open_table(&self.path, self.role, &self.table)
     }
 
-    /// Like [`Self::open`], naming the database `role` in errors (verify reads destinations too).
-    pub fn open_as(path: &Path, role: &'static str) -> Result<Self, SourceError> {
+    /// Like [`Self::open`], naming the database `role` in errors (verify reads destinations
+    /// too), reading `table`.
+    pub fn open_table(
+        path: &Path,
+        role: &'static str,
+        table: &SourceTable,
+    ) -> Result<Self, SourceError> {
         if !path.exists() {
             return Err(SourceError::Missing {
                 role,
@@ -511,78 +546,63 @@ impl SourceDb {
             #[diesel(sql_type = Text)]
             name: String,
         }
-        let names: Vec<String> =
-            diesel::sql_query("SELECT name FROM pragma_table_info('articles') ORDER BY cid")
+        let names: Vec<(String, ())> =
+            diesel::sql_query("SELECT name FROM pragma_table_info(?) ORDER BY cid")
+                .bind::<Text, _>(&table.table)
                 .load::<ColumnInfo>(&mut conn)
                 .map_err(read)?
                 .into_iter()
-                .map(|c| c.name)
+                .map(|c| (c.name, ()))
                 .collect();
         if names.is_empty() {
             return Err(SourceError::NoTable {
                 role,
                 path: path.to_owned(),
+                table: table.table.clone(),
             });
         }
-        let find = |wanted: &str| {
-            names
-                .iter()
-                .find(|n| n.eq_ignore_ascii_case(wanted))
-                .cloned()
-        };
-        let (id, title, content) = (find("id"), find("title"), find("content"));
-        let missing: Vec<&'static str> = [("id", &id), ("title", &title), ("content", &content)]
-            .into_iter()
-            .filter(|(_, found)| found.is_none())
-            .map(|(name, _)| name)
-            .collect();
-        let (Some(id), Some(title), Some(content)) = (id, title, content) else {
-            return Err(SourceError::MissingColumns {
-                role,
-                path: path.to_owned(),
-                missing,
-            });
-        };
-        let columns = SourceColumns {
-            id,
-            title,
-            content,
-            created_at: find("created_at"),
-            updated_at: find("updated_at"),
-        };
-        let stamp = |column: &Option<String>| {
-            column.as_deref().map_or("NULL".to_owned(), |c| {
-                format!("CAST({} AS TEXT)", quote_ident(c))
+        let columns: Resolved<()> =
+            table
+                .resolve(&names)
+                .map_err(|missing| SourceError::MissingColumns {
+                    role,
+                    path: path.to_owned(),
+                    table: table.table.clone(),
+                    missing,
+                })?;
+        // Timestamps as SQLite's text of whatever is stored (a number of seconds too).
+        let stamp = |column: &Option<crate::db::source_table::Column<()>>| {
+            column.as_ref().map_or("NULL".to_owned(), |c| {
+                format!("CAST({} AS TEXT)", quote_ident(&c.name))
             })
         };
+        let quoted = (quote_ident(&table.table), quote_ident(&columns.id.name));
         // Split around the two bound values (`id > ?`, `LIMIT ?`), see [`Self::page`].
         let page_sql = [
             format!(
                 "SELECT {id} AS id, CAST({title} AS TEXT) AS title, CAST({content} AS TEXT) AS content, \
-                 {created} AS created_at, {updated} AS updated_at FROM articles WHERE {id} > ",
-                id = quote_ident(&columns.id),
-                title = quote_ident(&columns.title),
-                content = quote_ident(&columns.content),
+                 {created} AS created_at, {updated} AS updated_at FROM {table} WHERE {id} > ",
+                id = quoted.1,
+                table = quoted.0,
+                title = quote_ident(&columns.title.name),
+                content = quote_ident(&columns.content.name),
                 created = stamp(&columns.created_at),
                 updated = stamp(&columns.updated_at),
             ),
-            format!(" ORDER BY {} LIMIT ", quote_ident(&columns.id)),
+            format!(" ORDER BY {} LIMIT ", quoted.1),
         ];
         Ok(Self {
             conn,
             role,
             path: path.to_owned(),
-            columns,
+            table: table.clone(),
+            quoted,
             page_sql,
         })
     }
 
     pub fn path(&self) -> &Path {
         &self.path
-    }
-
-    pub fn columns(&self) -> &SourceColumns {
-        &self.columns
     }
 
     fn read_error(&self, source: diesel::result::Error) -> SourceError {
@@ -609,9 +629,10 @@ impl SourceDb {
                 .bind::<BigInt, _>(after)
                 .sql(&self.page_sql[1])
                 .bind::<BigInt, _>(i64::try_from(max_rows).unwrap_or(i64::MAX))
-                .load_iter::<RawArticle, DefaultLoadingMode>(&mut self.conn)?;
+                .load_iter::<RawArticleRow, DefaultLoadingMode>(&mut self.conn)?;
             for row in rows {
-                let row = row?;
+                let (id, title, content, created_at, updated_at) = row?;
+                let row = RawArticle::from_bytes(id, [title, content, created_at, updated_at]);
                 bytes += row.text_bytes();
                 page.rows.push(row);
                 if bytes >= max_bytes {
@@ -637,9 +658,9 @@ impl SourceDb {
             #[diesel(sql_type = Nullable<BigInt>)]
             high: Option<i64>,
         }
-        let id = quote_ident(&self.columns.id);
+        let (table, id) = &self.quoted;
         let bounds = diesel::sql_query(format!(
-            "SELECT (SELECT min({id}) FROM articles) AS low, (SELECT max({id}) FROM articles) AS high"
+            "SELECT (SELECT min({id}) FROM {table}) AS low, (SELECT max({id}) FROM {table}) AS high"
         ))
         .get_result::<Bounds>(&mut self.conn)
         .map_err(|e| self.read_error(e))?;
