@@ -4,7 +4,8 @@
 # development Kafka broker (scripts/kafka.sh), Prometheus and promtool for the monitoring tests
 # (through scripts/prometheus.sh, which also keeps Debian's own prometheus.service from holding
 # :9090), Debian's PostgreSQL with pg_trgm for the PostgreSQL store's tests (scripts/postgres.sh),
-# and the browser test's Chromium and npm packages.
+# Debian's MariaDB for the cross-engine sync tests (scripts/mariadb.sh), and the browser test's
+# Chromium and npm packages.
 # Building the project itself needs no package beyond Rust, a C compiler, make and perl.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,6 +27,9 @@ fi
 
 echo "==> scripts/postgres.sh install"
 scripts/postgres.sh install
+
+echo "==> scripts/mariadb.sh install"
+scripts/mariadb.sh install
 
 if [[ -x scripts/install-browser-test-deps.sh ]]; then
   scripts/install-browser-test-deps.sh

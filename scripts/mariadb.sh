@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A throwaway MariaDB server on 127.0.0.1 for development and the tests: cross-engine sync
-# (coming) runs against it. See README, "Development servers".
+# (tests/sync_engines.rs) runs against it. See README, "Development servers".
 set -euo pipefail
 
 # shellcheck source=scripts/lib/service.sh
@@ -30,8 +30,9 @@ password.
   install install Debian's package if mariadbd is missing (as root), nothing else
 
 What start creates: user articles@127.0.0.1 and articles@localhost (password articles, every
-privilege on *.*, so tests can create databases of their own), database articles (utf8mb4,
-utf8mb4_unicode_ci, the server's default too; time zone +00:00). root has no password. The
+privilege on *.* with GRANT OPTION, so tests can create databases and read-only users of their
+own), database articles (utf8mb4, utf8mb4_unicode_ci, the server's default too; time zone
++00:00). root has no password. The
 mariadb client picks utf8mb3 in a UTF-8 locale: give it --default-character-set=utf8mb4 for
 emoji (drivers that ask for utf8mb4 get it).
 
@@ -159,8 +160,8 @@ svc_ready() {
     if ! out="$(mariadb --no-defaults --socket="$SOCKET" -u root 2>&1 <<'SQL'
 CREATE USER IF NOT EXISTS 'articles'@'127.0.0.1' IDENTIFIED BY 'articles';
 CREATE USER IF NOT EXISTS 'articles'@'localhost' IDENTIFIED BY 'articles';
-GRANT ALL PRIVILEGES ON *.* TO 'articles'@'127.0.0.1';
-GRANT ALL PRIVILEGES ON *.* TO 'articles'@'localhost';
+GRANT ALL PRIVILEGES ON *.* TO 'articles'@'127.0.0.1' WITH GRANT OPTION;
+GRANT ALL PRIVILEGES ON *.* TO 'articles'@'localhost' WITH GRANT OPTION;
 CREATE DATABASE IF NOT EXISTS articles CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
 SQL
     )"; then

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it (.ci/run calls this): installs what the tests need on a
-# fresh machine, starts the development Kafka broker and PostgreSQL unless they run already
-# (stopping at exit only what this script started), then checks formatting and lints, runs
+# fresh machine, starts the development Kafka broker, PostgreSQL and MariaDB unless they run
+# already (stopping at exit only what this script started), then checks formatting and lints, runs
 # schemathesis against the real servers (scripts/schemathesis.sh) and every cargo test.
 #   --no-install   skip the dependency step (everything is already installed)
 # ARTICLES_TEST_KAFKA_BROKERS=host:port,... runs the Kafka tests against that cluster instead,
-# ARTICLES_TEST_POSTGRES_URL=postgres://... the PostgreSQL tests against that server.
+# ARTICLES_TEST_POSTGRES_URL=postgres://... the PostgreSQL tests against that server,
+# ARTICLES_TEST_MYSQL_URL=mysql://... the MySQL tests (tests/sync_engines.rs) against that one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -47,6 +48,12 @@ if [[ -z "${ARTICLES_TEST_POSTGRES_URL:-}" ]] && ! scripts/postgres.sh status >/
   echo "==> scripts/postgres.sh start"
   started+=(postgres)
   scripts/postgres.sh start
+fi
+
+if [[ -z "${ARTICLES_TEST_MYSQL_URL:-}" ]] && ! scripts/mariadb.sh status >/dev/null; then
+  echo "==> scripts/mariadb.sh start"
+  started+=(mariadb)
+  scripts/mariadb.sh start
 fi
 
 echo "==> cargo fmt --check"

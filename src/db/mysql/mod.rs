@@ -45,7 +45,7 @@ pub enum MysqlSyncError {
         name: String,
         reason: String,
     },
-    #[error("{role} {name} has no table `{table}`")]
+    #[error("{role} {name} has no `{table}` table")]
     NoTable {
         role: &'static str,
         name: String,

@@ -41,7 +41,7 @@ pub enum PgSyncError {
         name: String,
         reason: String,
     },
-    #[error("{role} {name} has no table `{table}`")]
+    #[error("{role} {name} has no `{table}` table")]
     NoTable {
         role: &'static str,
         name: String,

@@ -369,7 +369,7 @@ pub enum SourceError {
         path: PathBuf,
         message: String,
     },
-    #[error("{role} {path} has no table `{table}`")]
+    #[error("{role} {path} has no `{table}` table")]
     NoTable {
         role: &'static str,
         path: PathBuf,
