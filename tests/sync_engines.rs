@@ -1121,3 +1121,134 @@ fn lost_mysql_connections_are_replaced() {
     assert_eq!(writer.state_count().unwrap(), 0);
     assert!(reader.is_read_only().unwrap());
 }
+
+/// `--watch` from MySQL follows inserts, survives the server dropping its sessions (the next
+/// pass reconnects), and exits 0 on SIGTERM.
+#[test]
+fn watch_from_mysql_follows_changes_across_lost_sessions() {
+    use std::io::BufRead;
+    let source = Side::mysql("watch_src");
+    let destination = Side::mysql("watch_dst");
+    let at = "2024-01-01 00:00:00";
+    source.create_source(&[row(1, "one", "a", at, at)]);
+    let mut child = Command::new(BIN)
+        .args([
+            "sync",
+            "--from",
+            &source.url(),
+            "--to",
+            &destination.url(),
+            "--watch",
+            "--interval",
+            "100ms",
+        ])
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let (lines, rx) = std::sync::mpsc::channel();
+    let out = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+            let _ = lines.send(line);
+        }
+    });
+    let wait = std::time::Duration::from_secs(30);
+    let first = rx.recv_timeout(wait).unwrap();
+    assert!(first.contains("inserted 1"), "{first}");
+    let (Side::Mysql(src), Side::Mysql(dst)) = (&source, &destination) else {
+        unreachable!()
+    };
+    src.kill_other_sessions();
+    dst.kill_other_sessions();
+    source.upsert(&row(2, "two", "b", at, at));
+    pg_support::wait_for(wait, "the insert after lost sessions arrives", || {
+        destination.rows().len() == 2
+    });
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    pg_support::wait_for(wait, "sync --watch exits on SIGTERM", || {
+        child.try_wait().unwrap().is_some()
+    });
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    assert_eq!(verify(&source, &destination).status.code(), Some(0));
+}
+
+/// MySQL into a running REST API (its database the replica), then verify across engines.
+#[test]
+fn mysql_to_rest_api() {
+    let source = Side::mysql("to_rest");
+    let at = "2024-01-01 00:00:00";
+    source.create_source(&[
+        row(1, "one ☕", "a", at, at),
+        row(5, "five", "e", at, "2024-02-01 00:00:00.25"),
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let database = dir.path().join("rest.db");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut server = Command::new(BIN)
+        .args([
+            "serve-rest",
+            "--database",
+            &database.to_string_lossy(),
+            "--bind",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .env("RUST_LOG", "warn")
+        .env_remove("ARTICLES_API_TOKEN")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    pg_support::wait_for(
+        std::time::Duration::from_secs(30),
+        "serve-rest listens",
+        || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(),
+    );
+    let state = dir.path().join("state.db").to_string_lossy().into_owned();
+    let api = format!("http://127.0.0.1:{port}");
+    let out = articles(&[
+        "sync",
+        "--from",
+        &source.url(),
+        "--to",
+        &api,
+        "--state",
+        &state,
+    ]);
+    let said = text(&out.stdout);
+    assert!(out.status.success(), "{said}{}", text(&out.stderr));
+    assert!(said.contains("inserted 2"), "{said}");
+    source.delete(1);
+    let out = articles(&[
+        "sync",
+        "--from",
+        &source.url(),
+        "--to",
+        &api,
+        "--state",
+        &state,
+    ]);
+    assert!(
+        text(&out.stdout).contains("deleted 1"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = articles(&[
+        "verify",
+        "--from",
+        &source.url(),
+        "--to",
+        &database.to_string_lossy(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    server.kill().unwrap();
+    server.wait().unwrap();
+}
