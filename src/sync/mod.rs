@@ -45,7 +45,7 @@ use futures_util::future::{FutureExt, LocalBoxFuture};
 use futures_util::stream::{FuturesOrdered, StreamExt};
 
 use crate::config::parse_duration;
-use crate::db::sqlite::sync_state::SourcePage;
+use crate::db::sqlite::sync_state::{RawArticle, SourcePage};
 use crate::db::write::BulkOutcome;
 use crate::db::Location;
 use crate::kafka::{KafkaSettings, KafkaUrl};
@@ -243,26 +243,28 @@ impl SyncPass {
         self.plan_from(source, destination, options, None)
     }
 
-    /// [`Self::plan_next`], taking the source page from `read_ahead` when given (then the
-    /// destination's state must be known empty: [`Destination::state_known_empty`]).
+    /// [`Self::plan_next`], taking the source rows from `read_ahead` when given (which read
+    /// them from this pass's position on).
     fn plan_from(
         &mut self,
         source: &mut Source,
         destination: &mut Destination,
         options: &SyncOptions,
-        read_ahead: Option<&ReadAhead>,
+        mut read_ahead: Option<&mut ReadAhead>,
     ) -> anyhow::Result<Option<PlannedBatch>> {
         if self.complete {
             return Ok(None);
         }
         let limit = options.batch_rows.max(1);
-        let (mut page, mut state) = match read_ahead {
-            // Pages were read from `self.after` on, exactly as below (the state is empty).
-            Some(ahead) => (ahead.next()?, Vec::new()),
-            None => (
-                source.page(self.after, limit, options.batch_bytes)?,
-                destination.state_page(self.after, limit as i64)?,
-            ),
+        let mut page = match read_ahead.as_deref_mut() {
+            // Rows read from `self.after` on, exactly as below.
+            Some(ahead) => ahead.page(limit)?,
+            None => source.page(self.after, limit, options.batch_bytes)?,
+        };
+        let mut state = if read_ahead.is_some() && destination.state_known_empty() {
+            Vec::new()
+        } else {
+            destination.state_page(self.after, limit as i64)?
         };
         let state_truncated = state.len() >= limit;
         // The range ends where the first truncated side ends.
@@ -278,7 +280,12 @@ impl SyncPass {
         .flatten()
         .min();
         if let Some(through) = through {
-            page.rows.retain(|r| r.id <= through);
+            let cut = page.rows.partition_point(|r| r.id <= through);
+            let beyond = page.rows.split_off(cut);
+            if let Some(ahead) = read_ahead {
+                // The next range starts with them; they are not read again.
+                ahead.give_back(beyond);
+            }
             state.retain(|e| e.id <= through);
         }
         match through {
@@ -336,7 +343,7 @@ impl SyncPass {
         source: &mut Source,
         destination: &mut Destination,
         options: &SyncOptions,
-        read_ahead: Option<&ReadAhead>,
+        read_ahead: Option<&mut ReadAhead>,
     ) -> anyhow::Result<StepOutcome> {
         let Some(batch) = self.plan_from(source, destination, options, read_ahead)? else {
             return Ok(StepOutcome::default());
@@ -364,12 +371,14 @@ impl SyncPass {
         let mut rejected_logged = 0;
         let mut in_flight = FuturesOrdered::new();
         let pipelined = !options.dry_run && matches!(destination, Destination::Remote { .. });
-        // A first load into an empty SQLite file: the next source page is read on a thread of
-        // its own while this one writes (a 1M-article load: 1.6 s of reading off the path).
-        let read_ahead = if !options.dry_run && destination.state_known_empty() {
-            Some(ReadAhead::start(source.reopen()?, self.after, options)?)
-        } else {
+        // The next source page is read on a thread of its own while this one is planned and
+        // written: a first load into an empty SQLite file takes 1.6 s of reading off its path
+        // for 1M articles, and a pass that finds nothing changed waits for a database server
+        // half the time otherwise. (Batches in flight to a REST API or Kafka overlap already.)
+        let mut read_ahead = if pipelined {
             None
+        } else {
+            Some(ReadAhead::start(source.reopen()?, self.after, options)?)
         };
         loop {
             let stopping = report.stop.load(Ordering::Relaxed);
@@ -416,7 +425,7 @@ impl SyncPass {
                 if stopping || self.complete {
                     break;
                 }
-                self.step_with(source, destination, options, read_ahead.as_ref())
+                self.step_with(source, destination, options, read_ahead.as_mut())
                     .await?
             };
             for rejected in &step.plan.rejected {
@@ -448,12 +457,17 @@ impl SyncPass {
     }
 }
 
-/// Source pages read in id order on a thread of their own, one page ahead of the writer, for a
-/// first load ([`Destination::state_known_empty`]): each page starts after the last id of the
-/// one before, which is where [`SyncPass::plan_next`] would read next when the state is empty.
-/// The thread ends after the last page, after an error (passed on), or once this is dropped.
+/// Source pages read in id order on a thread of their own, one page ahead of the pass: each page
+/// starts after the last id of the one before. The pass takes rows from here a range at a time
+/// ([`ReadAhead::page`]) and gives back those past the range it planned (which ends early where
+/// the destination's state page does), so each row is read once. The thread ends after the last
+/// page, after an error (passed on), or once this is dropped.
 struct ReadAhead {
     pages: std::sync::mpsc::Receiver<anyhow::Result<SourcePage>>,
+    /// Rows received and not planned yet, in id order.
+    pending: std::collections::VecDeque<RawArticle>,
+    /// The last page has been received: nothing follows `pending`.
+    exhausted: bool,
 }
 
 impl ReadAhead {
@@ -480,7 +494,36 @@ impl ReadAhead {
                     }
                 }
             })?;
-        Ok(Self { pages })
+        Ok(Self {
+            pages,
+            pending: Default::default(),
+            exhausted: false,
+        })
+    }
+
+    /// The next rows in id order, at most `limit` (a page as [`Source::page`] gives it:
+    /// `truncated` when more may follow).
+    fn page(&mut self, limit: usize) -> anyhow::Result<SourcePage> {
+        if self.pending.is_empty() && !self.exhausted {
+            let page = self.next()?;
+            self.exhausted = !page.truncated;
+            self.pending = page.rows.into();
+        }
+        let rows: Vec<RawArticle> = self
+            .pending
+            .drain(..self.pending.len().min(limit))
+            .collect();
+        Ok(SourcePage {
+            truncated: !(self.exhausted && self.pending.is_empty()),
+            rows,
+        })
+    }
+
+    /// Rows taken by [`Self::page`] and not planned: they come first again.
+    fn give_back(&mut self, rows: Vec<RawArticle>) {
+        for row in rows.into_iter().rev() {
+            self.pending.push_front(row);
+        }
     }
 
     fn next(&self) -> anyhow::Result<SourcePage> {

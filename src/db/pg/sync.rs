@@ -12,16 +12,18 @@
 
 use std::time::Duration;
 
+use chrono::NaiveDateTime;
+
 use diesel::connection::SimpleConnection;
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
-use diesel::sql_types::{Array, BigInt, Nullable, Text};
+use diesel::sql_types::{Array, BigInt, Nullable, Text, Timestamp as SqlTimestamp};
 
 use super::{bulk, in_transaction, is_lost, migrate, one_line, redacted, to_store_error};
 use super::{with_connect_timeout, Fail, CONFLICT_RETRIES};
 use crate::db::destination::SyncDestination;
 use crate::db::models::Timestamp;
-use crate::db::source_table::{stored_time_text, Column, Missing, Resolved, SourceTable};
+use crate::db::source_table::{Column, Missing, Resolved, SourceTable};
 use crate::db::sqlite::sync_state::{RawArticle, SourcePage, StateEntry};
 use crate::db::write::{BulkChanges, BulkOutcome};
 use crate::db::StoreError;
@@ -96,7 +98,8 @@ fn table_exists(conn: &mut PgConnection, name: &str) -> QueryResult<bool> {
         .map(|f| f.found)
 }
 
-/// A row as read: every field as text (timestamps as `to_char` wrote them).
+/// A row as read: a timestamp column in binary (`*_at`, in UTC), any other column holding a
+/// timestamp as PostgreSQL writes it as text (`*_text`: a date, seconds, ISO 8601 text).
 #[derive(QueryableByName)]
 struct PgRawRow {
     #[diesel(sql_type = BigInt)]
@@ -105,20 +108,28 @@ struct PgRawRow {
     title: Option<String>,
     #[diesel(sql_type = Nullable<Text>)]
     content: Option<String>,
+    #[diesel(sql_type = Nullable<SqlTimestamp>)]
+    created_at: Option<NaiveDateTime>,
     #[diesel(sql_type = Nullable<Text>)]
-    created_at: Option<String>,
+    created_text: Option<String>,
+    #[diesel(sql_type = Nullable<SqlTimestamp>)]
+    updated_at: Option<NaiveDateTime>,
     #[diesel(sql_type = Nullable<Text>)]
-    updated_at: Option<String>,
+    updated_text: Option<String>,
 }
 
 impl From<PgRawRow> for RawArticle {
     fn from(row: PgRawRow) -> Self {
+        let stamp = |at: Option<NaiveDateTime>, text: Option<String>| {
+            at.map(|at| Timestamp::from_naive_utc(at).to_sqlite_text())
+                .or(text)
+        };
         Self {
             id: row.id,
             title: row.title,
             content: row.content,
-            created_at: row.created_at.map(stored_time_text),
-            updated_at: row.updated_at.map(stored_time_text),
+            created_at: stamp(row.created_at, row.created_text),
+            updated_at: stamp(row.updated_at, row.updated_text),
             invalid_text: None,
         }
     }
@@ -137,38 +148,43 @@ fn quote_table(name: &str) -> String {
     }
 }
 
-/// The expression reading a timestamp column as text: `timestamp` and `timestamptz` (in UTC, the
-/// session's time zone) as `YYYY-MM-DD HH:MM:SS.ffffff`; a date, a number of seconds or text as
-/// PostgreSQL writes it.
-fn stamp_expression(column: Option<&Column<String>>) -> String {
+/// The two expressions reading a timestamp column: `timestamp` and `timestamptz` (in UTC) in
+/// binary, anything else (a date, a number of seconds, text) as PostgreSQL writes it.
+fn stamp_expressions(column: Option<&Column<String>>) -> [String; 2] {
+    let null = ["NULL::timestamp".to_owned(), "NULL::text".to_owned()];
     match column {
-        None => "NULL::text".to_owned(),
-        Some(column) if column.kind.starts_with("timestamp") => format!(
-            "to_char({}, 'YYYY-MM-DD HH24:MI:SS.US')",
-            quote_ident(&column.name)
-        ),
-        Some(column) => format!("CAST({} AS text)", quote_ident(&column.name)),
+        None => null,
+        Some(column)
+            if column.kind.starts_with("timestamp") && column.kind.ends_with("with time zone") =>
+        {
+            [
+                format!("({} AT TIME ZONE 'UTC')", quote_ident(&column.name)),
+                null[1].clone(),
+            ]
+        }
+        Some(column) if column.kind.starts_with("timestamp") => {
+            [quote_ident(&column.name), null[1].clone()]
+        }
+        Some(column) => [
+            null[0].clone(),
+            format!("CAST({} AS text)", quote_ident(&column.name)),
+        ],
     }
 }
 
-/// A page of at most `$2` rows after `$1`, cut after the row that reaches `$3` bytes of text
-/// (the SQLite source's rule: the running total before a row must be below the limit).
+/// A page of at most `$2` rows after `$1` in id order.
 fn page_sql(table: &str, columns: &Resolved<String>) -> String {
+    let [created_at, created_text] = stamp_expressions(columns.created_at.as_ref());
+    let [updated_at, updated_text] = stamp_expressions(columns.updated_at.as_ref());
     format!(
-        "SELECT id, title, content, created_at, updated_at FROM ( \
-           SELECT *, sum(octet_length(coalesce(title, '')) + octet_length(coalesce(content, ''))) \
-                     OVER (ORDER BY id ROWS UNBOUNDED PRECEDING) \
-                   - (octet_length(coalesce(title, '')) + octet_length(coalesce(content, ''))) AS before \
-           FROM (SELECT CAST({id} AS bigint) AS id, CAST({title} AS text) AS title, \
-                        CAST({content} AS text) AS content, {created} AS created_at, \
-                        {updated} AS updated_at \
-                 FROM {table} WHERE {id} > $1 ORDER BY {id} LIMIT $2) AS limited) AS counted \
-         WHERE before < $3 ORDER BY id",
+        "SELECT CAST({id} AS bigint) AS id, CAST({title} AS text) AS title, \
+                CAST({content} AS text) AS content, {created_at} AS created_at, \
+                {created_text} AS created_text, {updated_at} AS updated_at, \
+                {updated_text} AS updated_text \
+         FROM {table} WHERE {id} > $1 ORDER BY {id} LIMIT $2",
         id = quote_ident(&columns.id.name),
         title = quote_ident(&columns.title.name),
         content = quote_ident(&columns.content.name),
-        created = stamp_expression(columns.created_at.as_ref()),
-        updated = stamp_expression(columns.updated_at.as_ref()),
         table = quote_table(table),
     )
 }
@@ -218,6 +234,9 @@ pub struct PgSource {
     page_sql: String,
     /// `SELECT min(id), max(id)` of the table.
     bounds_sql: String,
+    /// Rows to ask for next (see `MysqlSource`): about as many as fitted the last page cut by
+    /// its byte limit, so that few rows cross the network for nothing.
+    rows_hint: usize,
 }
 
 impl PgSource {
@@ -251,6 +270,7 @@ impl PgSource {
             table: table.clone(),
             page_sql: String::new(),
             bounds_sql: String::new(),
+            rows_hint: usize::MAX,
         };
         let present = source.read(|conn| table_columns(conn, &table.table))?;
         if present.is_empty() {
@@ -318,22 +338,34 @@ impl PgSource {
         max_rows: usize,
         max_bytes: usize,
     ) -> Result<SourcePage, PgSyncError> {
-        let limit = i64::try_from(max_rows).unwrap_or(i64::MAX);
-        let bytes = i64::try_from(max_bytes).unwrap_or(i64::MAX).max(1);
+        let limit = max_rows.min(self.rows_hint).max(1);
         let sql = self.page_sql.clone();
         let rows: Vec<PgRawRow> = self.read(|conn| {
             diesel::sql_query(sql)
                 .bind::<BigInt, _>(after)
-                .bind::<BigInt, _>(limit)
-                .bind::<BigInt, _>(bytes)
+                .bind::<BigInt, _>(i64::try_from(limit).unwrap_or(i64::MAX))
                 .load(conn)
         })?;
-        let rows: Vec<RawArticle> = rows.into_iter().map(RawArticle::from).collect();
-        let text: usize = rows.iter().map(RawArticle::text_bytes).sum();
-        Ok(SourcePage {
-            truncated: rows.len() >= max_rows || text >= max_bytes,
-            rows,
-        })
+        let fetched = rows.len();
+        let mut page = SourcePage::default();
+        let mut bytes = 0;
+        for row in rows {
+            let row = RawArticle::from(row);
+            bytes += row.text_bytes();
+            page.rows.push(row);
+            if bytes >= max_bytes {
+                page.truncated = true;
+                break;
+            }
+        }
+        let cut = page.truncated;
+        self.rows_hint = if cut {
+            page.rows.len() + page.rows.len() / 16 + 1
+        } else {
+            self.rows_hint.saturating_mul(2)
+        };
+        page.truncated |= fetched >= limit;
+        Ok(page)
     }
 
     /// Smallest and largest id, `None` when the table is empty.
