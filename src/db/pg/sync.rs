@@ -98,40 +98,43 @@ fn table_exists(conn: &mut PgConnection, name: &str) -> QueryResult<bool> {
         .map(|f| f.found)
 }
 
-/// A row as read: a timestamp column in binary (`*_at`, in UTC), any other column holding a
-/// timestamp as PostgreSQL writes it as text (`*_text`: a date, seconds, ISO 8601 text).
-#[derive(QueryableByName)]
-struct PgRawRow {
-    #[diesel(sql_type = BigInt)]
-    id: i64,
-    #[diesel(sql_type = Nullable<Text>)]
-    title: Option<String>,
-    #[diesel(sql_type = Nullable<Text>)]
-    content: Option<String>,
-    #[diesel(sql_type = Nullable<SqlTimestamp>)]
-    created_at: Option<NaiveDateTime>,
-    #[diesel(sql_type = Nullable<Text>)]
-    created_text: Option<String>,
-    #[diesel(sql_type = Nullable<SqlTimestamp>)]
-    updated_at: Option<NaiveDateTime>,
-    #[diesel(sql_type = Nullable<Text>)]
-    updated_text: Option<String>,
-}
+/// The SQL types of a page's columns, in order: id, title, content, then each timestamp twice:
+/// a timestamp column in binary (in UTC), any other column holding a timestamp as PostgreSQL
+/// writes it as text (a date, seconds, ISO 8601 text). Read by position: Diesel's
+/// `QueryableByName` looks every column up by name in every row.
+type PgRawSql = (
+    BigInt,
+    Nullable<Text>,
+    Nullable<Text>,
+    Nullable<SqlTimestamp>,
+    Nullable<Text>,
+    Nullable<SqlTimestamp>,
+    Nullable<Text>,
+);
 
-impl From<PgRawRow> for RawArticle {
-    fn from(row: PgRawRow) -> Self {
-        let stamp = |at: Option<NaiveDateTime>, text: Option<String>| {
-            at.map(|at| Timestamp::from_naive_utc(at).to_sqlite_text())
-                .or(text)
-        };
-        Self {
-            id: row.id,
-            title: row.title,
-            content: row.content,
-            created_at: stamp(row.created_at, row.created_text),
-            updated_at: stamp(row.updated_at, row.updated_text),
-            invalid_text: None,
-        }
+type PgRawRow = (
+    i64,
+    Option<String>,
+    Option<String>,
+    Option<NaiveDateTime>,
+    Option<String>,
+    Option<NaiveDateTime>,
+    Option<String>,
+);
+
+fn raw_article(row: PgRawRow) -> RawArticle {
+    let (id, title, content, created_at, created_text, updated_at, updated_text) = row;
+    let stamp = |at: Option<NaiveDateTime>, text: Option<String>| {
+        at.map(|at| Timestamp::from_naive_utc(at).to_sqlite_text())
+            .or(text)
+    };
+    RawArticle {
+        id,
+        title,
+        content,
+        created_at: stamp(created_at, created_text),
+        updated_at: stamp(updated_at, updated_text),
+        invalid_text: None,
     }
 }
 
@@ -172,21 +175,23 @@ fn stamp_expressions(column: Option<&Column<String>>) -> [String; 2] {
     }
 }
 
-/// A page of at most `$2` rows after `$1` in id order.
-fn page_sql(table: &str, columns: &Resolved<String>) -> String {
+/// A page in id order, split around its two bound values (the id after which it starts, and
+/// `LIMIT`).
+fn page_sql(table: &str, columns: &Resolved<String>) -> [String; 2] {
     let [created_at, created_text] = stamp_expressions(columns.created_at.as_ref());
     let [updated_at, updated_text] = stamp_expressions(columns.updated_at.as_ref());
-    format!(
-        "SELECT CAST({id} AS bigint) AS id, CAST({title} AS text) AS title, \
-                CAST({content} AS text) AS content, {created_at} AS created_at, \
-                {created_text} AS created_text, {updated_at} AS updated_at, \
-                {updated_text} AS updated_text \
-         FROM {table} WHERE {id} > $1 ORDER BY {id} LIMIT $2",
-        id = quote_ident(&columns.id.name),
-        title = quote_ident(&columns.title.name),
-        content = quote_ident(&columns.content.name),
-        table = quote_table(table),
-    )
+    let id = quote_ident(&columns.id.name);
+    [
+        format!(
+            "SELECT CAST({id} AS bigint), CAST({title} AS text), CAST({content} AS text), \
+                    {created_at}, {created_text}, {updated_at}, {updated_text} \
+             FROM {table} WHERE {id} > ",
+            title = quote_ident(&columns.title.name),
+            content = quote_ident(&columns.content.name),
+            table = quote_table(table),
+        ),
+        format!(" ORDER BY {id} LIMIT "),
+    ]
 }
 
 /// The columns of `table` with their types (`format_type`), empty when there is no such table.
@@ -231,7 +236,7 @@ pub struct PgSource {
     lost: bool,
     table: SourceTable,
     /// [`page_sql`] of the table's columns.
-    page_sql: String,
+    page_sql: [String; 2],
     /// `SELECT min(id), max(id)` of the table.
     bounds_sql: String,
     /// Rows to ask for next (see `MysqlSource`): about as many as fitted the last page cut by
@@ -268,7 +273,7 @@ impl PgSource {
             role,
             lost: false,
             table: table.clone(),
-            page_sql: String::new(),
+            page_sql: Default::default(),
             bounds_sql: String::new(),
             rows_hint: usize::MAX,
         };
@@ -339,10 +344,11 @@ impl PgSource {
         max_bytes: usize,
     ) -> Result<SourcePage, PgSyncError> {
         let limit = max_rows.min(self.rows_hint).max(1);
-        let sql = self.page_sql.clone();
+        let [head, tail] = self.page_sql.clone();
         let rows: Vec<PgRawRow> = self.read(|conn| {
-            diesel::sql_query(sql)
+            diesel::dsl::sql::<PgRawSql>(&head)
                 .bind::<BigInt, _>(after)
+                .sql(&tail)
                 .bind::<BigInt, _>(i64::try_from(limit).unwrap_or(i64::MAX))
                 .load(conn)
         })?;
@@ -350,7 +356,7 @@ impl PgSource {
         let mut page = SourcePage::default();
         let mut bytes = 0;
         for row in rows {
-            let row = RawArticle::from(row);
+            let row = raw_article(row);
             bytes += row.text_bytes();
             page.rows.push(row);
             if bytes >= max_bytes {
