@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the integration tests need on a fresh Debian machine (idempotent; needs root for
-# apt-get): curl for the CLI tests, systemd-analyze for the unit files, Java and Maven for the
-# development Kafka broker (scripts/kafka.sh), Prometheus and promtool for the monitoring tests
+# apt-get): curl for the CLI tests, systemd-analyze for the unit files, openssl for the MariaDB
+# test server's TLS certificate, Java and Maven for the development Kafka broker
+# (scripts/kafka.sh), Prometheus and promtool for the monitoring tests
 # (through scripts/prometheus.sh, which also keeps Debian's own prometheus.service from holding
 # :9090), Debian's PostgreSQL with pg_trgm for the PostgreSQL store's tests (scripts/postgres.sh),
 # Debian's MariaDB for the cross-engine sync tests (scripts/mariadb.sh), and the browser test's
@@ -11,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 missing=()
-for pair in curl:curl systemd-analyze:systemd java:default-jre-headless mvn:maven; do
+for pair in curl:curl systemd-analyze:systemd java:default-jre-headless mvn:maven openssl:openssl; do
   command -v "${pair%%:*}" >/dev/null || missing+=("${pair#*:}")
 done
 if [[ ${#missing[@]} -gt 0 ]]; then

@@ -41,6 +41,8 @@ State, in $SVC_STATE/:
   address       127.0.0.1:PORT                                      } is ready, removed by stop
   mysqld.sock   the unix socket (root@localhost); in /tmp when this directory's path is too
                 long for one (107 bytes)
+  ca.pem        the server's self-signed certificate for 127.0.0.1 (TLS is offered, not
+                required; trust this file to verify it), server-key.pem its key
   data, mariadb.log (the server's), install-db.log, console.log, pid
 
 Environment:
@@ -134,12 +136,29 @@ init_data() {
     fi
 }
 
+# A self-signed certificate for 127.0.0.1 (made once, kept with the data): the server offers TLS,
+# so clients can test `ssl-mode` against it; ca.pem is what they trust.
+make_certificate() {
+    [[ -f "$SVC_STATE/server-key.pem" && -f "$SVC_STATE/ca.pem" ]] && return 0
+    command -v openssl >/dev/null || svc_die "openssl not found (Debian package openssl): the server's TLS certificate is made with it"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=127.0.0.1" \
+        -addext "subjectAltName=IP:127.0.0.1,DNS:localhost" \
+        -keyout "$SVC_STATE/server-key.pem" -out "$SVC_STATE/ca.pem" >/dev/null 2>&1 ||
+        svc_die "openssl could not make the server's certificate"
+    if ((${#AS_OWNER[@]})); then
+        chown mysql: "$SVC_STATE/server-key.pem" "$SVC_STATE/ca.pem"
+    fi
+    chmod 600 "$SVC_STATE/server-key.pem"
+    chmod 644 "$SVC_STATE/ca.pem"
+}
+
 svc_prepare() {
     install_mariadb
     # The caller's current directory may be closed to mysql.
     cd "$SVC_STATE"
     own_state
     init_data
+    make_certificate
 }
 
 # Settings on the command line (after --no-defaults, which must come first): they follow the
@@ -151,7 +170,8 @@ svc_launch() {
         --skip-log-bin --innodb-flush-log-at-trx-commit=0 --innodb-doublewrite=0 \
         --character-set-server=utf8mb4 --collation-server=utf8mb4_unicode_ci \
         --default-time-zone=+00:00 --max-connections=200 \
-        --innodb-buffer-pool-size="$MARIADB_BUFFER_POOL_SIZE"
+        --innodb-buffer-pool-size="$MARIADB_BUFFER_POOL_SIZE" \
+        --ssl-cert="$SVC_STATE/ca.pem" --ssl-key="$SVC_STATE/server-key.pem"
 }
 
 # Ready once it answers over TCP (mariadb-admin ping succeeds even when access is denied).

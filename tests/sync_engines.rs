@@ -1252,3 +1252,107 @@ fn mysql_to_rest_api() {
     server.kill().unwrap();
     server.wait().unwrap();
 }
+
+/// TLS as MySQL's own clients ask for it (`ssl-mode`, `ssl-ca` in the URL), against the test
+/// server's self-signed certificate for 127.0.0.1 (scripts/mariadb.sh): encrypted sessions when
+/// asked, a certificate nobody vouches for refused unless only encryption was asked.
+#[test]
+fn mysql_over_tls() {
+    let source = Side::mysql("tls");
+    let at = "2024-01-01 00:00:00";
+    source.create_source(&[row(1, "one", "a", at, at)]);
+    let ca = mysql_support::ca_path();
+    let ca = ca.to_string_lossy().into_owned();
+    let dir = tempfile::tempdir().unwrap();
+    let b = dir.path().join("b.db").to_string_lossy().into_owned();
+    for query in [
+        "ssl-mode=REQUIRED".to_owned(),
+        format!("ssl-mode=VERIFY_CA&ssl-ca={ca}"),
+        format!("ssl-mode=VERIFY_IDENTITY&ssl-ca={ca}"),
+    ] {
+        let url = format!("{}?{query}", source.url());
+        let out = articles(&["sync", "--from", &url, "--to", &b]);
+        assert!(out.status.success(), "{query}: {}", text(&out.stderr));
+        // The session is encrypted.
+        let mut session = articles::db::mysql::MysqlSource::open(
+            &url,
+            "source",
+            &articles::db::source_table::SourceTable::default(),
+        )
+        .unwrap();
+        assert!(
+            session.tls_cipher().unwrap().is_some(),
+            "{query}: not encrypted"
+        );
+    }
+    // Without TLS the same server answers in the clear (the default).
+    let mut plain = articles::db::mysql::MysqlSource::open(
+        &source.url(),
+        "source",
+        &articles::db::source_table::SourceTable::default(),
+    )
+    .unwrap();
+    assert_eq!(plain.tls_cipher().unwrap(), None);
+    // A self-signed certificate is not vouched for by the system's authorities.
+    for (query, expected) in [
+        ("ssl-mode=VERIFY_CA", "TLS: "),
+        ("ssl-mode=PREFERRED", "ssl-mode=PREFERRED: expected"),
+    ] {
+        let url = format!("{}?{query}", source.url());
+        let out = articles(&["sync", "--from", &url, "--to", &b]);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{query}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+        assert!(
+            err.starts_with("error: cannot open source mysql://") && err.contains(expected),
+            "{query}: {err}"
+        );
+    }
+}
+
+/// A first load into an empty PostgreSQL database writes with COPY; when another writer adds a
+/// row with an id of the batch meanwhile, the batch is applied the usual way instead (that row
+/// updated to the source's version), and nothing is lost or doubled.
+#[test]
+fn first_load_into_postgres_meets_another_writer() {
+    use articles::db::destination::SyncDestination;
+    use articles::db::models::{ArticleId, Content, Timestamp, Title};
+    use articles::db::pg::sync::PgDestination;
+    use articles::db::sqlite::sync_state::StateEntry;
+    use articles::db::write::{BulkChanges, UpsertRow};
+    let db = TestDatabase::create("copy_conflict");
+    let mut destination = PgDestination::open(&db.url).unwrap();
+    let at = Timestamp::parse_rfc3339("2024-01-01T00:00:00Z");
+    let rows = |ids: std::ops::RangeInclusive<i64>| -> Vec<UpsertRow> {
+        ids.map(|id| UpsertRow {
+            id: ArticleId(id),
+            title: Title::parse(format!("title {id}")).unwrap(),
+            content: Content::parse(format!("content {id}")).unwrap(),
+            created_at: at,
+            updated_at: at,
+        })
+        .collect()
+    };
+    let state = |ids: std::ops::RangeInclusive<i64>| -> Vec<StateEntry> {
+        ids.map(|id| StateEntry { id, digest: id }).collect()
+    };
+    let now = Timestamp::now();
+    let first = BulkChanges::new(rows(1..=3), Vec::new()).unwrap();
+    let outcome = destination.apply(&first, &state(1..=3), &[], now).unwrap();
+    assert_eq!(outcome.inserted, 3);
+    // Someone else writes id 5 before the next batch (ids 4 to 6) arrives.
+    db.connect()
+        .batch_execute(
+            "INSERT INTO articles (id, title, content, title_folded, created_at, updated_at) \
+             VALUES (5, 'theirs', 'x', 'theirs', now(), now()); \
+             UPDATE article_stats SET articles = articles + 1",
+        )
+        .unwrap();
+    let second = BulkChanges::new(rows(4..=6), Vec::new()).unwrap();
+    let outcome = destination.apply(&second, &state(4..=6), &[], now).unwrap();
+    assert_eq!((outcome.inserted, outcome.updated), (2, 1));
+    assert_eq!(destination.state_count().unwrap(), 6);
+    let copied = Side::Postgres(db).rows();
+    assert_eq!(copied.len(), 6);
+    assert_eq!(copied[4].1, "title 5");
+}

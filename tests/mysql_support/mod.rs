@@ -30,6 +30,22 @@ pub fn admin_url() -> String {
     }
 }
 
+/// The certificate that vouches for the tests' server (scripts/mariadb.sh makes a self-signed one
+/// for 127.0.0.1), or `ARTICLES_TEST_MYSQL_CA` for a server of one's own.
+pub fn ca_path() -> std::path::PathBuf {
+    let path = std::env::var_os("ARTICLES_TEST_MYSQL_CA").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("target/services/mariadb/ca.pem"),
+        Into::into,
+    );
+    assert!(
+        path.exists(),
+        "no CA certificate for the tests' MariaDB at {} (scripts/mariadb.sh start makes it; \
+         with ARTICLES_TEST_MYSQL_URL, set ARTICLES_TEST_MYSQL_CA to the server's CA)",
+        path.display()
+    );
+    path
+}
+
 /// `url` naming the database `name` instead of its own.
 pub fn with_database(url: &str, name: &str) -> String {
     let start = url.find("://").map_or(0, |at| at + 3);

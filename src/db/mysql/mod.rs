@@ -13,9 +13,11 @@
 mod destination;
 mod source;
 
+use std::borrow::Cow;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use mysql::{Conn, Opts, OptsBuilder};
+use mysql::{Conn, Opts, OptsBuilder, SslOpts};
 
 pub use destination::MysqlDestination;
 pub use source::MysqlSource;
@@ -86,6 +88,7 @@ fn describe(error: &mysql::Error) -> String {
         mysql::Error::IoError(e) => e.to_string(),
         mysql::Error::DriverError(e) => e.to_string(),
         mysql::Error::UrlError(e) => e.to_string(),
+        mysql::Error::TlsError(e) => format!("TLS: {e}"),
         other => other.to_string(),
     };
     text.split_whitespace().collect::<Vec<_>>().join(" ")
@@ -129,8 +132,113 @@ fn to_store_error(error: &mysql::Error) -> StoreError {
     }
 }
 
-/// Connects to `url` (`mysql://` or `mariadb://`) with utf8mb4 and UTC for the session, then runs
-/// `setup` (session settings of the role).
+/// How a connection uses TLS: the `ssl-mode` of MySQL's own clients, given in the URL
+/// (`?ssl-mode=VERIFY_IDENTITY&ssl-ca=/etc/ssl/db-ca.pem`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SslMode {
+    /// No TLS (the default).
+    Disabled,
+    /// Encrypted, the server's certificate not checked.
+    Required,
+    /// Encrypted, the certificate signed by a trusted authority (`ssl-ca`, else the system's).
+    VerifyCa,
+    /// As `VerifyCa`, and issued for the host the URL names.
+    VerifyIdentity,
+}
+
+/// A URL split into what the driver reads and our TLS parameters (which it does not).
+#[derive(Debug, PartialEq, Eq)]
+struct Endpoint {
+    url: String,
+    ssl_mode: SslMode,
+    ssl_ca: Option<String>,
+}
+
+impl Endpoint {
+    /// `mysql://` or `mariadb://…`, with `ssl-mode` and `ssl-ca` (also spelt with `_`) taken
+    /// out of the query.
+    fn parse(raw: &str) -> Result<Self, String> {
+        let rest = raw.split_once("://").map_or(raw, |(_, rest)| rest);
+        let (address, query) = rest.split_once('?').unwrap_or((rest, ""));
+        let mut kept = Vec::new();
+        let (mut ssl_mode, mut ssl_ca) = (SslMode::Disabled, None);
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            match key.replace('_', "-").to_ascii_lowercase().as_str() {
+                "ssl-mode" | "sslmode" => {
+                    ssl_mode = match value.to_ascii_uppercase().replace('-', "_").as_str() {
+                        "DISABLED" => SslMode::Disabled,
+                        "REQUIRED" => SslMode::Required,
+                        "VERIFY_CA" => SslMode::VerifyCa,
+                        "VERIFY_IDENTITY" => SslMode::VerifyIdentity,
+                        other => {
+                            return Err(format!(
+                                "ssl-mode={other}: expected DISABLED, REQUIRED, VERIFY_CA or \
+                                 VERIFY_IDENTITY"
+                            ))
+                        }
+                    }
+                }
+                "ssl-ca" => ssl_ca = Some(percent_decode(value)),
+                _ => kept.push(pair),
+            }
+        }
+        if ssl_ca.is_some() && matches!(ssl_mode, SslMode::Disabled | SslMode::Required) {
+            return Err("ssl-ca is for ssl-mode=VERIFY_CA or VERIFY_IDENTITY".to_owned());
+        }
+        let mut url = format!("mysql://{address}");
+        if !kept.is_empty() {
+            url = format!("{url}?{}", kept.join("&"));
+        }
+        Ok(Self {
+            url,
+            ssl_mode,
+            ssl_ca,
+        })
+    }
+
+    /// The driver's TLS settings, `None` without TLS.
+    fn ssl_opts(&self) -> Option<SslOpts> {
+        let opts = SslOpts::default().with_root_cert_path(
+            self.ssl_ca
+                .clone()
+                .map(|ca| Cow::<'static, Path>::Owned(PathBuf::from(ca))),
+        );
+        match self.ssl_mode {
+            SslMode::Disabled => None,
+            SslMode::Required => Some(
+                opts.with_danger_accept_invalid_certs(true)
+                    .with_danger_skip_domain_validation(true),
+            ),
+            SslMode::VerifyCa => Some(opts.with_danger_skip_domain_validation(true)),
+            SslMode::VerifyIdentity => Some(opts),
+        }
+    }
+}
+
+/// `%XX` escapes of a URL parameter decoded (a path with spaces, say).
+fn percent_decode(raw: &str) -> String {
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (bytes[i], bytes.get(i + 1), bytes.get(i + 2)) {
+            (b'%', Some(&h), Some(&l)) if hex(h).is_some() && hex(l).is_some() => {
+                out.push((hex(h).unwrap_or(0) * 16 + hex(l).unwrap_or(0)) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Connects to `url` (`mysql://` or `mariadb://`, TLS as its `ssl-mode` says) with utf8mb4 and
+/// UTC for the session, then runs `setup` (session settings of the role).
 fn connect(
     url: &str,
     role: &'static str,
@@ -142,11 +250,8 @@ fn connect(
         name: name.to_owned(),
         reason,
     };
-    let url = match url.split_once("://") {
-        Some((_, rest)) => format!("mysql://{rest}"),
-        None => url.to_owned(),
-    };
-    let opts = Opts::from_url(&url).map_err(|e| open(e.to_string()))?;
+    let endpoint = Endpoint::parse(url).map_err(open)?;
+    let opts = Opts::from_url(&endpoint.url).map_err(|e| open(e.to_string()))?;
     let mut init = vec!["SET NAMES utf8mb4", "SET time_zone = '+00:00'"];
     init.extend_from_slice(setup);
     let builder = OptsBuilder::from_opts(opts)
@@ -154,6 +259,7 @@ fn connect(
         .read_timeout(Some(IO_TIMEOUT))
         .write_timeout(Some(IO_TIMEOUT))
         .prefer_socket(false)
+        .ssl_opts(endpoint.ssl_opts())
         .init(init);
     Conn::new(builder).map_err(|e| open(describe(&e)))
 }
@@ -185,6 +291,36 @@ mod tests {
             redacted("mariadb://u:secret@h:3307/db"),
             "mariadb://u@h:3307/db"
         );
+    }
+
+    #[test]
+    fn tls_parameters_are_ours() {
+        let endpoint = Endpoint::parse(
+            "mariadb://u:p@h:3307/db?ssl-mode=verify_identity&ssl-ca=/a%20b.pem&compress=true",
+        )
+        .unwrap();
+        assert_eq!(
+            endpoint,
+            Endpoint {
+                url: "mysql://u:p@h:3307/db?compress=true".into(),
+                ssl_mode: SslMode::VerifyIdentity,
+                ssl_ca: Some("/a b.pem".into()),
+            }
+        );
+        assert_eq!(
+            Endpoint::parse("mysql://h/db?ssl_mode=REQUIRED")
+                .unwrap()
+                .ssl_mode,
+            SslMode::Required
+        );
+        assert!(Endpoint::parse("mysql://h/db")
+            .unwrap()
+            .ssl_opts()
+            .is_none());
+        assert!(Endpoint::parse("mysql://h/db?ssl-mode=PREFERRED")
+            .unwrap_err()
+            .starts_with("ssl-mode=PREFERRED: expected"));
+        assert!(Endpoint::parse("mysql://h/db?ssl-ca=/x.pem").is_err());
     }
 
     #[test]

@@ -205,6 +205,14 @@ impl MysqlSource {
         Ok(bounds.and_then(|(low, high)| low.zip(high)))
     }
 
+    /// The TLS cipher of this session (`Ssl_cipher`), `None` in the clear; for tests.
+    #[doc(hidden)]
+    pub fn tls_cipher(&mut self) -> Result<Option<String>, MysqlSyncError> {
+        let row: Option<(String, String)> =
+            self.read(|conn| conn.query_first("SHOW SESSION STATUS LIKE 'Ssl_cipher'"))?;
+        Ok(row.map(|(_, cipher)| cipher).filter(|c| !c.is_empty()))
+    }
+
     /// Whether this session's transactions are read-only, for tests (`transaction_read_only` on
     /// MySQL 8 and MariaDB 11.1+, `tx_read_only` before).
     #[doc(hidden)]

@@ -155,6 +155,68 @@ pub(super) fn apply_in_transaction(
     Ok(outcome)
 }
 
+/// A row of a first load, as `COPY` writes it.
+#[derive(Insertable)]
+#[diesel(table_name = super::schema::articles, treat_none_as_default_value = false)]
+struct FreshRow<'a> {
+    id: i64,
+    title: &'a str,
+    content: &'a str,
+    created_at: NaiveDateTime,
+    updated_at: NaiveDateTime,
+    title_folded: String,
+}
+
+/// Writes the upserts of `changes`, none of which exists yet (sync's first load into an empty
+/// database), with one binary `COPY`: no row read or locked first, no statement per chunk. A row
+/// another writer created meanwhile makes the `COPY` fail; that is a [`Fail::Conflict`], and the
+/// caller applies the batch the usual way. Deletes are not this path's.
+pub(super) fn copy_fresh(
+    conn: &mut PgConnection,
+    changes: &BulkChanges,
+    now: Timestamp,
+) -> Result<BulkOutcome, Fail> {
+    let decision = changes.decide(HashMap::new(), now);
+    let rows: Vec<FreshRow<'_>> = decision
+        .fresh
+        .iter()
+        .map(|d| FreshRow {
+            id: d.row.id.0,
+            title: d.row.title.as_str(),
+            content: d.row.content.as_str(),
+            created_at: d.created_at,
+            updated_at: d.updated_at,
+            title_folded: fold_title(d.row.title.as_str()),
+        })
+        .collect();
+    let inserted = match diesel::copy_from(super::schema::articles::table)
+        .from_insertable(rows)
+        .execute(conn)
+    {
+        Err(diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::UniqueViolation,
+            _,
+        )) => {
+            return Err(Fail::Conflict(
+                "another writer created articles with the ids of this batch",
+            ))
+        }
+        result => result?,
+    };
+    if inserted > 0 {
+        diesel::sql_query("UPDATE article_stats SET articles = articles + $1 WHERE only_row = 1")
+            .bind::<BigInt, _>(inserted as i64)
+            .execute(conn)?;
+    }
+    if let Some(last) = decision.fresh.last() {
+        advance_ids(conn, last.row.id.0)?;
+    }
+    Ok(BulkOutcome {
+        inserted: inserted as u64,
+        ..BulkOutcome::default()
+    })
+}
+
 /// Locks the rows of `ids` (sorted) that exist, and reads them.
 fn lock_rows(conn: &mut PgConnection, ids: &[i64]) -> QueryResult<HashMap<i64, Article>> {
     let rows: Vec<Row> = diesel::sql_query(

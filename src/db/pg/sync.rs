@@ -413,6 +413,9 @@ pub struct PgDestination {
     name: String,
     read_only: bool,
     lost: bool,
+    /// No article and no sync state when opened: batches of new rows go in with `COPY`
+    /// ([`bulk::copy_fresh`]) until one meets a row someone else wrote.
+    fresh_load: bool,
 }
 
 impl PgDestination {
@@ -425,12 +428,35 @@ impl PgDestination {
             name: name.clone(),
             reason: format!("cannot migrate: {}", one_line(&reason)),
         })?;
+        #[derive(QueryableByName)]
+        struct Empty {
+            #[diesel(sql_type = diesel::sql_types::Bool)]
+            empty: bool,
+        }
+        let fresh_load = diesel::sql_query(
+            "SELECT NOT EXISTS (SELECT 1 FROM articles) AND NOT EXISTS (SELECT 1 FROM sync_state) \
+             AS empty",
+        )
+        .get_result::<Empty>(&mut conn)
+        .map_err(|e| PgSyncError::Open {
+            role: "destination",
+            name: name.clone(),
+            reason: one_line(&e.to_string()),
+        })?
+        .empty;
+        if fresh_load {
+            tracing::info!(
+                destination = %name,
+                "first load into an empty database: new rows written with COPY"
+            );
+        }
         Ok(Self {
             conn,
             url: url.to_owned(),
             name,
             read_only: false,
             lost: false,
+            fresh_load,
         })
     }
 
@@ -444,6 +470,7 @@ impl PgDestination {
             name,
             read_only: true,
             lost: false,
+            fresh_load: false,
         })
     }
 
@@ -466,6 +493,37 @@ impl PgDestination {
             self.lost = false;
         }
         body(&mut self.conn).inspect_err(|fail| self.lost = fail.lost_connection())
+    }
+
+    /// A batch of a first load ([`bulk::copy_fresh`]) and its state, in one transaction.
+    fn copy_once(
+        &mut self,
+        changes: &BulkChanges,
+        put: &[StateEntry],
+        now: Timestamp,
+    ) -> Result<BulkOutcome, Fail> {
+        #[derive(Insertable)]
+        #[diesel(table_name = super::schema::sync_state, treat_none_as_default_value = false)]
+        struct StateRow {
+            id: i64,
+            digest: i64,
+        }
+        self.run_once(|conn| {
+            in_transaction(conn, |conn| {
+                let outcome = bulk::copy_fresh(conn, changes, now)?;
+                let state: Vec<StateRow> = put
+                    .iter()
+                    .map(|e| StateRow {
+                        id: e.id,
+                        digest: e.digest,
+                    })
+                    .collect();
+                diesel::copy_from(super::schema::sync_state::table)
+                    .from_insertable(state)
+                    .execute(conn)?;
+                Ok::<_, Fail>(outcome)
+            })
+        })
     }
 
     fn apply_once(
@@ -587,8 +645,22 @@ impl SyncDestination for PgDestination {
     ) -> Result<BulkOutcome, StoreError> {
         let mut attempt = 0;
         loop {
-            match self.apply_once(changes, put, forget, now) {
-                Err(Fail::Conflict(_)) if attempt < CONFLICT_RETRIES => attempt += 1,
+            let result = if self.fresh_load && changes.delete().is_empty() && forget.is_empty() {
+                self.copy_once(changes, put, now)
+            } else {
+                self.apply_once(changes, put, forget, now)
+            };
+            match result {
+                Err(Fail::Conflict(_)) if attempt < CONFLICT_RETRIES => {
+                    if self.fresh_load {
+                        tracing::info!(
+                            destination = %self.name,
+                            "another writer added articles: loading the usual way from here"
+                        );
+                        self.fresh_load = false;
+                    }
+                    attempt += 1;
+                }
                 result => return result.map_err(to_store_error),
             }
         }
