@@ -458,9 +458,13 @@ fn postgres_source_in_small_batches() {
     };
     let mut pg = PgSource::open(&db.url, "source").unwrap();
     // Cut by bytes as the SQLite source cuts: after the row that reaches the limit.
-    let first = pg.page(i64::MIN, 10, 1000).unwrap();
+    let mut first = pg.page(i64::MIN, 10, 1000).unwrap();
     assert_eq!(first.rows.len(), 4);
     assert!(first.truncated);
+    // The same rows as their copy gives, and the server's fingerprints of their text.
+    for row in &mut first.rows {
+        assert!(row.fingerprint.take().is_some(), "{}", row.id);
+    }
     let mut copy = Source::open(&destination.url(), "destination").unwrap();
     assert_eq!(copy.page(i64::MIN, 10, 1000).unwrap(), first);
     assert!(
@@ -1355,4 +1359,75 @@ fn first_load_into_postgres_meets_another_writer() {
     let copied = Side::Postgres(db).rows();
     assert_eq!(copied.len(), 6);
     assert_eq!(copied[4].1, "title 5");
+}
+
+/// A rerun from PostgreSQL compares server fingerprints before reading any text: an edit that
+/// only changes case, or that keeps every timestamp, is still seen; rows read in full stop at a
+/// batch's bytes, and the range ends there; a rerun with nothing changed reads no text at all.
+#[actix_web::test]
+async fn postgres_reruns_read_only_changed_rows() {
+    use articles::sync::{Destination, SyncOptions, SyncPass};
+    let source = Side::postgres("light");
+    let at = "2024-01-01 00:00:00";
+    let rows: Vec<Row> = (1..=25)
+        .map(|i| {
+            row(
+                i,
+                &format!("Title {i}"),
+                &"x".repeat(i as usize * 40),
+                at,
+                at,
+            )
+        })
+        .collect();
+    source.create_source(&rows);
+    let dir = tempfile::tempdir().unwrap();
+    let b = dir.path().join("b.db");
+    let destination = Side::Sqlite(b.clone());
+    sync_ok(&source, &destination, &[]);
+    // Case only, content in place (same timestamps), one deleted, one new.
+    source.upsert(&row(4, "title 4", &rows[3].2, at, at));
+    for id in [10, 11, 12, 13] {
+        source.upsert(&row(id, &format!("Title {id}"), &"y".repeat(300), at, at));
+    }
+    source.delete(20);
+    source.upsert(&row(30, "thirty", "z", at, at));
+
+    let mut from = Source::open(&source.url(), "source").unwrap();
+    assert!(from.has_light_pages());
+    let mut to = Destination::open_sqlite(&b, false).unwrap();
+    let options = SyncOptions {
+        batch_rows: 100,
+        batch_bytes: 700,
+        ..SyncOptions::default()
+    };
+    let mut pass = SyncPass::new();
+    let mut ranges = Vec::new();
+    while !pass.is_complete() {
+        let step = pass.step(&mut from, &mut to, &options).await.unwrap();
+        ranges.push((
+            step.done_through,
+            step.counts.updated,
+            step.counts.unchanged,
+        ));
+    }
+    // 4 (160 bytes) + 10 and 11 (300 each) reach 700 bytes: the first range ends at 11.
+    assert_eq!(ranges[0], (Some(11), 3, 8), "{ranges:?}");
+    let totals = &pass.totals;
+    assert_eq!(
+        (
+            totals.inserted,
+            totals.updated,
+            totals.deleted,
+            totals.unchanged
+        ),
+        (1, 5, 1, 19),
+        "{ranges:?}"
+    );
+    assert_eq!(verify(&source, &destination).status.code(), Some(0));
+    let out = sync_ok(&source, &destination, &[]);
+    assert!(
+        out.contains("inserted 0, updated 0, deleted 0, unchanged 25"),
+        "{out}"
+    );
 }

@@ -45,7 +45,7 @@ use futures_util::future::{FutureExt, LocalBoxFuture};
 use futures_util::stream::{FuturesOrdered, StreamExt};
 
 use crate::config::parse_duration;
-use crate::db::sqlite::sync_state::{RawArticle, SourcePage};
+use crate::db::sqlite::sync_state::{RawArticle, SourcePage, StateEntry};
 use crate::db::write::BulkOutcome;
 use crate::db::Location;
 use crate::kafka::{KafkaSettings, KafkaUrl};
@@ -256,29 +256,31 @@ impl SyncPass {
             return Ok(None);
         }
         let limit = options.batch_rows.max(1);
-        let mut page = match read_ahead.as_deref_mut() {
+        let (mut page, mut state) = match read_ahead.as_deref_mut() {
             // Rows read from `self.after` on, exactly as below.
-            Some(ahead) => ahead.page(limit)?,
-            None => source.page(self.after, limit, options.batch_bytes)?,
+            Some(ahead) => {
+                let page = ahead.page(limit)?;
+                let state = if destination.state_known_empty() {
+                    Vec::new()
+                } else {
+                    destination.state_page(self.after, limit as i64)?
+                };
+                (page, state)
+            }
+            None => {
+                let state = destination.state_page(self.after, limit as i64)?;
+                if !state.is_empty() && source.has_light_pages() {
+                    return self.plan_light(source, state, options).map(Some);
+                }
+                (source.page(self.after, limit, options.batch_bytes)?, state)
+            }
         };
-        let mut state = if read_ahead.is_some() && destination.state_known_empty() {
-            Vec::new()
-        } else {
-            destination.state_page(self.after, limit as i64)?
-        };
-        let state_truncated = state.len() >= limit;
-        // The range ends where the first truncated side ends.
-        let through = [
-            page.truncated
-                .then(|| page.rows.last().map(|r| r.id))
-                .flatten(),
-            state_truncated
-                .then(|| state.last().map(|e| e.id))
-                .flatten(),
-        ]
-        .into_iter()
-        .flatten()
-        .min();
+        let through = range_end(
+            page.truncated,
+            page.rows.last().map(|r| r.id),
+            &state,
+            limit,
+        );
         if let Some(through) = through {
             let cut = page.rows.partition_point(|r| r.id <= through);
             let beyond = page.rows.split_off(cut);
@@ -296,6 +298,66 @@ impl SyncPass {
             plan: plan_batch(page.rows, &state, options.delete),
             done_through: through,
         }))
+    }
+
+    /// [`Self::plan_from`] for a source that fingerprints its rows ([`Source::light_page`]),
+    /// where the state knows some of the range: rows are first read without their text, and only
+    /// those whose digest differs from the state's (or that it does not know) are read in full.
+    /// A rerun with nothing changed reads ids, fingerprints and timestamps, not the text.
+    fn plan_light(
+        &mut self,
+        source: &mut Source,
+        mut state: Vec<StateEntry>,
+        options: &SyncOptions,
+    ) -> anyhow::Result<PlannedBatch> {
+        let limit = options.batch_rows.max(1);
+        let Some((mut light, light_truncated)) = source.light_page(self.after, limit)? else {
+            anyhow::bail!("{} has no light pages", source.describe());
+        };
+        let mut through = range_end(light_truncated, light.last().map(|r| r.id), &state, limit);
+        if let Some(through) = through {
+            light.retain(|r| r.id <= through);
+        }
+        // Merge-join with the state: what is equal stays unread; the rest is read in full, up to
+        // a batch's bytes (the range then ends at the row that reached them).
+        let (mut unchanged, mut wanted) = (Vec::new(), Vec::new());
+        let mut bytes = 0;
+        let mut known = state.iter().peekable();
+        for (i, row) in light.iter().enumerate() {
+            while known.next_if(|e| e.id < row.id).is_some() {}
+            let digest = known.next_if(|e| e.id == row.id).map(|e| e.digest);
+            if digest.is_some() && digest == record::light_digest(row) {
+                unchanged.push(row.id);
+                continue;
+            }
+            wanted.push(row.id);
+            bytes += row.text_bytes;
+            if bytes >= options.batch_bytes && i + 1 < light.len() {
+                through = Some(row.id);
+                break;
+            }
+        }
+        if let Some(through) = through {
+            state.retain(|e| e.id <= through);
+        }
+        let rows = if wanted.is_empty() {
+            Vec::new()
+        } else {
+            source.rows_by_id(&wanted)?
+        };
+        // Ids present and equal leave both sides: the merge of what was read in full with the
+        // rest of the state still sees every id the source lacks.
+        state.retain(|e| unchanged.binary_search(&e.id).is_err());
+        let mut plan = plan_batch(rows, &state, options.delete);
+        plan.unchanged += unchanged.len() as u64;
+        match through {
+            Some(id) => self.after = id,
+            None => self.complete = true,
+        }
+        Ok(PlannedBatch {
+            plan,
+            done_through: through,
+        })
     }
 
     /// Counts a planned batch once it is applied (`applied: None` for a dry run or an empty plan).
@@ -375,7 +437,10 @@ impl SyncPass {
         // written: a first load into an empty SQLite file takes 1.6 s of reading off its path
         // for 1M articles, and a pass that finds nothing changed waits for a database server
         // half the time otherwise. (Batches in flight to a REST API or Kafka overlap already.)
-        let mut read_ahead = if pipelined {
+        // A rerun from a source with light pages reads little: no thread for it.
+        let light_rerun =
+            source.has_light_pages() && !destination.state_page(self.after, 1)?.is_empty();
+        let mut read_ahead = if pipelined || light_rerun {
             None
         } else {
             Some(ReadAhead::start(source.reopen()?, self.after, options)?)
@@ -455,6 +520,24 @@ impl SyncPass {
         }
         Ok(())
     }
+}
+
+/// Where a range of a pass ends: where the first of the source page (`truncated` after
+/// `last_id`) and the state page (truncated when it holds `limit` entries) that stopped short
+/// ends; `None` when neither did (the pass is complete after this range).
+fn range_end(
+    truncated: bool,
+    last_id: Option<i64>,
+    state: &[StateEntry],
+    limit: usize,
+) -> Option<i64> {
+    let state_end = (state.len() >= limit)
+        .then(|| state.last().map(|e| e.id))
+        .flatten();
+    [truncated.then_some(last_id).flatten(), state_end]
+        .into_iter()
+        .flatten()
+        .min()
 }
 
 /// Source pages read in id order on a thread of their own, one page ahead of the pass: each page

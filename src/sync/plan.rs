@@ -122,6 +122,7 @@ mod tests {
             created_at: None,
             updated_at: None,
             invalid_text: None,
+            fingerprint: None,
         }
     }
 

@@ -7,7 +7,7 @@
 use chrono::{DateTime, NaiveDate, NaiveDateTime};
 
 use crate::db::models::{ArticleId, Content, Timestamp, Title};
-use crate::db::sqlite::sync_state::RawArticle;
+use crate::db::sqlite::sync_state::{Fingerprint, LightRow, RawArticle};
 use crate::db::write::UpsertRow;
 
 /// Changing this invalidates every stored digest (use it if the digest's input ever changes).
@@ -147,6 +147,16 @@ pub fn digest(
     hasher.update(title.as_bytes());
     hasher.update(&(content.len() as u64).to_le_bytes());
     hasher.update(content.as_bytes());
+    finish_digest(hasher, created_at, updated_at)
+}
+
+/// Hashes the timestamps after what `hasher` took, and gives the digest: 0 marks "unknown" in
+/// sync_state, so it is never one.
+fn finish_digest(
+    mut hasher: xxhash_rust::xxh3::Xxh3,
+    created_at: Option<Timestamp>,
+    updated_at: Option<Timestamp>,
+) -> i64 {
     for at in [created_at, updated_at] {
         match at {
             Some(at) => {
@@ -156,11 +166,33 @@ pub fn digest(
             None => hasher.update(&[0]),
         }
     }
-    // 0 marks "unknown" in sync_state; never produce it.
     match hasher.digest() as i64 {
         0 => 1,
         digest => digest,
     }
+}
+
+/// The digest of a row whose text a server fingerprinted ([`Fingerprint`]): over the
+/// fingerprints and the timestamps, so that a rerun computes it from a [`LightRow`] without
+/// reading the text. (Never equal to [`digest`]'s of the same row by design: a source that
+/// starts or stops giving fingerprints has its rows compared once more.)
+pub fn fingerprint_digest(
+    fingerprint: Fingerprint,
+    created_at: Option<Timestamp>,
+    updated_at: Option<Timestamp>,
+) -> i64 {
+    let mut hasher = xxhash_rust::xxh3::Xxh3::with_seed(DIGEST_SEED ^ 0x0066_7072_696e_7473);
+    hasher.update(&fingerprint.title.to_le_bytes());
+    hasher.update(&fingerprint.content.to_le_bytes());
+    finish_digest(hasher, created_at, updated_at)
+}
+
+/// The digest a [`LightRow`] stands for, `None` when it cannot be told without the row itself
+/// (a NULL text, a timestamp that does not parse: the full row then says why it is refused).
+pub fn light_digest(row: &LightRow) -> Option<i64> {
+    let created_at = stamp(row.created_at.as_deref(), "created_at").ok()?;
+    let updated_at = stamp(row.updated_at.as_deref(), "updated_at").ok()?;
+    Some(fingerprint_digest(row.fingerprint?, created_at, updated_at))
 }
 
 impl TryFrom<RawArticle> for SourceArticle {
@@ -181,7 +213,10 @@ impl TryFrom<RawArticle> for SourceArticle {
         let content = Content::parse(content).map_err(|e| reject(format!("content {e}")))?;
         let created_at = stamp(raw.created_at.as_deref(), "created_at").map_err(reject)?;
         let updated_at = stamp(raw.updated_at.as_deref(), "updated_at").map_err(reject)?;
-        let digest = digest(title.as_str(), content.as_str(), created_at, updated_at);
+        let digest = match raw.fingerprint {
+            Some(fingerprint) => fingerprint_digest(fingerprint, created_at, updated_at),
+            None => digest(title.as_str(), content.as_str(), created_at, updated_at),
+        };
         Ok(Self {
             row: UpsertRow {
                 id: article_id,
@@ -264,6 +299,53 @@ mod tests {
     }
 
     #[test]
+    fn a_light_row_stands_for_the_digest_of_its_full_row() {
+        let fingerprint = Fingerprint {
+            title: 7,
+            content: -3,
+        };
+        let full = RawArticle {
+            id: 1,
+            title: Some("t".into()),
+            content: Some("c".into()),
+            created_at: Some("2024-01-01 00:00:00".into()),
+            updated_at: None,
+            invalid_text: None,
+            fingerprint: Some(fingerprint),
+        };
+        let light = LightRow {
+            id: 1,
+            fingerprint: Some(fingerprint),
+            created_at: full.created_at.clone(),
+            updated_at: None,
+            text_bytes: 2,
+        };
+        let digest = SourceArticle::try_from(full.clone()).unwrap().digest;
+        assert_eq!(light_digest(&light), Some(digest));
+        let text_digest = SourceArticle::try_from(RawArticle {
+            fingerprint: None,
+            ..full
+        })
+        .unwrap()
+        .digest;
+        assert_ne!(text_digest, digest);
+        assert_eq!(
+            light_digest(&LightRow {
+                fingerprint: None,
+                ..light.clone()
+            }),
+            None
+        );
+        assert_eq!(
+            light_digest(&LightRow {
+                created_at: Some("soon".into()),
+                ..light
+            }),
+            None
+        );
+    }
+
+    #[test]
     fn rows_that_do_not_fit_are_rejected_with_a_reason() {
         let raw = |title: Option<&str>, content: Option<&str>, created: Option<&str>| RawArticle {
             id: 7,
@@ -272,6 +354,7 @@ mod tests {
             created_at: created.map(Into::into),
             updated_at: None,
             invalid_text: None,
+            fingerprint: None,
         };
         let ok = SourceArticle::try_from(raw(Some("t"), Some(""), Some("2024-01-01"))).unwrap();
         assert_eq!(ok.row.id, ArticleId(7));

@@ -7,7 +7,7 @@
 use crate::db::mysql::MysqlSource;
 use crate::db::pg::sync::PgSource;
 use crate::db::source_table::SourceTable;
-use crate::db::sqlite::sync_state::{SourceDb, SourcePage};
+use crate::db::sqlite::sync_state::{LightRow, RawArticle, SourceDb, SourcePage};
 use crate::db::Location;
 
 /// The source's table and columns, when they are not `articles(id, title, content, created_at,
@@ -87,6 +87,35 @@ impl Source {
             Self::Postgres(db) => db.page(after, max_rows, max_bytes)?,
             Self::Mysql(db) => db.page(after, max_rows, max_bytes)?,
         })
+    }
+
+    /// Whether a rerun can compare this source's rows without reading their text
+    /// ([`Self::light_page`]): a PostgreSQL source, whose server fingerprints the text.
+    pub fn has_light_pages(&self) -> bool {
+        matches!(self, Self::Postgres(_))
+    }
+
+    /// Up to `limit` rows with `id > after` without their text, and whether more may follow;
+    /// `None` when this source cannot ([`Self::has_light_pages`]).
+    pub fn light_page(
+        &mut self,
+        after: i64,
+        limit: usize,
+    ) -> anyhow::Result<Option<(Vec<LightRow>, bool)>> {
+        Ok(match self {
+            Self::Postgres(db) => Some(db.light_page(after, limit)?),
+            Self::Sqlite(_) | Self::Mysql(_) => None,
+        })
+    }
+
+    /// The rows of `ids` (sorted) that exist, in full; only for a source with light pages.
+    pub fn rows_by_id(&mut self, ids: &[i64]) -> anyhow::Result<Vec<RawArticle>> {
+        match self {
+            Self::Postgres(db) => Ok(db.rows_by_id(ids)?),
+            Self::Sqlite(_) | Self::Mysql(_) => {
+                anyhow::bail!("{} is read a page at a time, not by id", self.describe())
+            }
+        }
     }
 
     /// Smallest and largest id, `None` when there are no articles.

@@ -24,7 +24,7 @@ use super::{with_connect_timeout, Fail, CONFLICT_RETRIES};
 use crate::db::destination::SyncDestination;
 use crate::db::models::Timestamp;
 use crate::db::source_table::{Column, Missing, Resolved, SourceTable};
-use crate::db::sqlite::sync_state::{RawArticle, SourcePage, StateEntry};
+use crate::db::sqlite::sync_state::{Fingerprint, LightRow, RawArticle, SourcePage, StateEntry};
 use crate::db::write::{BulkChanges, BulkOutcome};
 use crate::db::StoreError;
 
@@ -98,10 +98,11 @@ fn table_exists(conn: &mut PgConnection, name: &str) -> QueryResult<bool> {
         .map(|f| f.found)
 }
 
-/// The SQL types of a page's columns, in order: id, title, content, then each timestamp twice:
-/// a timestamp column in binary (in UTC), any other column holding a timestamp as PostgreSQL
-/// writes it as text (a date, seconds, ISO 8601 text). Read by position: Diesel's
-/// `QueryableByName` looks every column up by name in every row.
+/// The SQL types of a page's columns, in order: id, title, content, then each timestamp twice
+/// (a timestamp column in binary, in UTC; any other column holding a timestamp as PostgreSQL
+/// writes it as text: a date, seconds, ISO 8601 text), then the fingerprints of title and
+/// content. Read by position: Diesel's `QueryableByName` looks every column up by name in every
+/// row.
 type PgRawSql = (
     BigInt,
     Nullable<Text>,
@@ -110,6 +111,8 @@ type PgRawSql = (
     Nullable<Text>,
     Nullable<SqlTimestamp>,
     Nullable<Text>,
+    Nullable<BigInt>,
+    Nullable<BigInt>,
 );
 
 type PgRawRow = (
@@ -120,14 +123,59 @@ type PgRawRow = (
     Option<String>,
     Option<NaiveDateTime>,
     Option<String>,
+    Option<i64>,
+    Option<i64>,
 );
 
+/// A light page's columns: id, the timestamps as in [`PgRawSql`], the fingerprints, the bytes of
+/// title and content.
+type PgLightSql = (
+    BigInt,
+    Nullable<SqlTimestamp>,
+    Nullable<Text>,
+    Nullable<SqlTimestamp>,
+    Nullable<Text>,
+    Nullable<BigInt>,
+    Nullable<BigInt>,
+    BigInt,
+);
+
+type PgLightRow = (
+    i64,
+    Option<NaiveDateTime>,
+    Option<String>,
+    Option<NaiveDateTime>,
+    Option<String>,
+    Option<i64>,
+    Option<i64>,
+    i64,
+);
+
+/// A timestamp as sync reads it: the binary value written as SQLite stores ours, else the text.
+fn stamp(at: Option<NaiveDateTime>, text: Option<String>) -> Option<String> {
+    at.map(|at| Timestamp::from_naive_utc(at).to_sqlite_text())
+        .or(text)
+}
+
+fn fingerprint(title: Option<i64>, content: Option<i64>) -> Option<Fingerprint> {
+    Some(Fingerprint {
+        title: title?,
+        content: content?,
+    })
+}
+
 fn raw_article(row: PgRawRow) -> RawArticle {
-    let (id, title, content, created_at, created_text, updated_at, updated_text) = row;
-    let stamp = |at: Option<NaiveDateTime>, text: Option<String>| {
-        at.map(|at| Timestamp::from_naive_utc(at).to_sqlite_text())
-            .or(text)
-    };
+    let (
+        id,
+        title,
+        content,
+        created_at,
+        created_text,
+        updated_at,
+        updated_text,
+        hash_title,
+        hash_content,
+    ) = row;
     RawArticle {
         id,
         title,
@@ -135,6 +183,19 @@ fn raw_article(row: PgRawRow) -> RawArticle {
         created_at: stamp(created_at, created_text),
         updated_at: stamp(updated_at, updated_text),
         invalid_text: None,
+        fingerprint: fingerprint(hash_title, hash_content),
+    }
+}
+
+fn light_row(row: PgLightRow) -> LightRow {
+    let (id, created_at, created_text, updated_at, updated_text, hash_title, hash_content, bytes) =
+        row;
+    LightRow {
+        id,
+        fingerprint: fingerprint(hash_title, hash_content),
+        created_at: stamp(created_at, created_text),
+        updated_at: stamp(updated_at, updated_text),
+        text_bytes: usize::try_from(bytes).unwrap_or(0),
     }
 }
 
@@ -175,23 +236,59 @@ fn stamp_expressions(column: Option<&Column<String>>) -> [String; 2] {
     }
 }
 
-/// A page in id order, split around its two bound values (the id after which it starts, and
-/// `LIMIT`).
-fn page_sql(table: &str, columns: &Resolved<String>) -> [String; 2] {
-    let [created_at, created_text] = stamp_expressions(columns.created_at.as_ref());
-    let [updated_at, updated_text] = stamp_expressions(columns.updated_at.as_ref());
-    let id = quote_ident(&columns.id.name);
-    [
-        format!(
-            "SELECT CAST({id} AS bigint), CAST({title} AS text), CAST({content} AS text), \
-                    {created_at}, {created_text}, {updated_at}, {updated_text} \
-             FROM {table} WHERE {id} > ",
-            title = quote_ident(&columns.title.name),
-            content = quote_ident(&columns.content.name),
-            table = quote_table(table),
-        ),
-        format!(" ORDER BY {id} LIMIT "),
-    ]
+/// The statements of a source table.
+#[derive(Default)]
+struct SourceSql {
+    /// A page in id order, split around its two bound values (the id after which it starts,
+    /// and `LIMIT`).
+    page: [String; 2],
+    /// The same page without its text ([`LightRow`]s), split the same way.
+    light: [String; 2],
+    /// The rows of an array of ids, in id order, split around it.
+    by_id: [String; 2],
+    /// `SELECT min(id), max(id)`.
+    bounds: String,
+}
+
+impl SourceSql {
+    fn new(table: &str, columns: &Resolved<String>) -> Self {
+        let [created_at, created_text] = stamp_expressions(columns.created_at.as_ref());
+        let [updated_at, updated_text] = stamp_expressions(columns.updated_at.as_ref());
+        let id = quote_ident(&columns.id.name);
+        let title = format!("CAST({} AS text)", quote_ident(&columns.title.name));
+        let content = format!("CAST({} AS text)", quote_ident(&columns.content.name));
+        // Hashes of the bytes (collation "C"): a change of case is a change.
+        let hashes = format!(
+            "hashtextextended({title} COLLATE \"C\", 0), hashtextextended({content} COLLATE \"C\", 0)"
+        );
+        let stamps = format!("{created_at}, {created_text}, {updated_at}, {updated_text}");
+        let table = quote_table(table);
+        let full = format!(
+            "SELECT CAST({id} AS bigint), {title}, {content}, {stamps}, {hashes} FROM {table}"
+        );
+        Self {
+            page: [
+                format!("{full} WHERE {id} > "),
+                format!(" ORDER BY {id} LIMIT "),
+            ],
+            light: [
+                format!(
+                    "SELECT CAST({id} AS bigint), {stamps}, {hashes}, \
+                     CAST(coalesce(octet_length({title}), 0) + coalesce(octet_length({content}), 0) \
+                          AS bigint) \
+                     FROM {table} WHERE {id} > "
+                ),
+                format!(" ORDER BY {id} LIMIT "),
+            ],
+            by_id: [
+                format!("{full} WHERE {id} = ANY("),
+                format!(") ORDER BY {id}"),
+            ],
+            bounds: format!(
+                "SELECT CAST(min({id}) AS bigint) AS low, CAST(max({id}) AS bigint) AS high FROM {table}"
+            ),
+        }
+    }
 }
 
 /// The columns of `table` with their types (`format_type`), empty when there is no such table.
@@ -235,10 +332,7 @@ pub struct PgSource {
     role: &'static str,
     lost: bool,
     table: SourceTable,
-    /// [`page_sql`] of the table's columns.
-    page_sql: [String; 2],
-    /// `SELECT min(id), max(id)` of the table.
-    bounds_sql: String,
+    sql: SourceSql,
     /// Rows to ask for next (see `MysqlSource`): about as many as fitted the last page cut by
     /// its byte limit, so that few rows cross the network for nothing.
     rows_hint: usize,
@@ -273,8 +367,7 @@ impl PgSource {
             role,
             lost: false,
             table: table.clone(),
-            page_sql: Default::default(),
-            bounds_sql: String::new(),
+            sql: SourceSql::default(),
             rows_hint: usize::MAX,
         };
         let present = source.read(|conn| table_columns(conn, &table.table))?;
@@ -293,12 +386,7 @@ impl PgSource {
                 table: table.table.clone(),
                 missing,
             })?;
-        source.page_sql = page_sql(&table.table, &columns);
-        source.bounds_sql = format!(
-            "SELECT CAST(min({id}) AS bigint) AS low, CAST(max({id}) AS bigint) AS high FROM {table}",
-            id = quote_ident(&columns.id.name),
-            table = quote_table(&table.table)
-        );
+        source.sql = SourceSql::new(&table.table, &columns);
         Ok(source)
     }
 
@@ -344,7 +432,7 @@ impl PgSource {
         max_bytes: usize,
     ) -> Result<SourcePage, PgSyncError> {
         let limit = max_rows.min(self.rows_hint).max(1);
-        let [head, tail] = self.page_sql.clone();
+        let [head, tail] = self.sql.page.clone();
         let rows: Vec<PgRawRow> = self.read(|conn| {
             diesel::dsl::sql::<PgRawSql>(&head)
                 .bind::<BigInt, _>(after)
@@ -374,6 +462,39 @@ impl PgSource {
         Ok(page)
     }
 
+    /// Up to `limit` rows with `id > after` in id order, without their text, and whether more
+    /// may follow.
+    pub fn light_page(
+        &mut self,
+        after: i64,
+        limit: usize,
+    ) -> Result<(Vec<LightRow>, bool), PgSyncError> {
+        let limit = limit.max(1);
+        let [head, tail] = self.sql.light.clone();
+        let rows: Vec<PgLightRow> = self.read(|conn| {
+            diesel::dsl::sql::<PgLightSql>(&head)
+                .bind::<BigInt, _>(after)
+                .sql(&tail)
+                .bind::<BigInt, _>(i64::try_from(limit).unwrap_or(i64::MAX))
+                .load(conn)
+        })?;
+        let truncated = rows.len() >= limit;
+        Ok((rows.into_iter().map(light_row).collect(), truncated))
+    }
+
+    /// The rows of `ids` that exist, in id order.
+    pub fn rows_by_id(&mut self, ids: &[i64]) -> Result<Vec<RawArticle>, PgSyncError> {
+        let [head, tail] = self.sql.by_id.clone();
+        let ids = ids.to_vec();
+        let rows: Vec<PgRawRow> = self.read(|conn| {
+            diesel::dsl::sql::<PgRawSql>(&head)
+                .bind::<Array<BigInt>, _>(ids)
+                .sql(&tail)
+                .load(conn)
+        })?;
+        Ok(rows.into_iter().map(raw_article).collect())
+    }
+
     /// Smallest and largest id, `None` when the table is empty.
     pub fn id_bounds(&mut self) -> Result<Option<(i64, i64)>, PgSyncError> {
         #[derive(QueryableByName)]
@@ -383,7 +504,7 @@ impl PgSource {
             #[diesel(sql_type = Nullable<BigInt>)]
             high: Option<i64>,
         }
-        let sql = self.bounds_sql.clone();
+        let sql = self.sql.bounds.clone();
         let bounds = self.read(|conn| diesel::sql_query(sql).get_result::<Bounds>(conn))?;
         Ok(bounds.low.zip(bounds.high))
     }

@@ -403,6 +403,30 @@ pub struct RawArticle {
     /// The field whose stored bytes are not UTF-8 text (the row cannot be carried; its text
     /// fields are then `None`).
     pub invalid_text: Option<&'static str>,
+    /// What the source's server computed of the text, when it does (see [`Fingerprint`]).
+    pub fingerprint: Option<Fingerprint>,
+}
+
+/// 64-bit hashes a database server computed of a row's title and content (PostgreSQL:
+/// `hashtextextended` of their bytes). Sync's digest of such a row is taken over these and the
+/// timestamps instead of the text, so that a rerun compares rows without reading their text
+/// ([`LightRow`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fingerprint {
+    pub title: i64,
+    pub content: i64,
+}
+
+/// A row as a rerun first reads it from a server: id, fingerprint and timestamps, not the text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LightRow {
+    pub id: i64,
+    /// `None` when a text field is NULL (the row is then read in full, and refused).
+    pub fingerprint: Option<Fingerprint>,
+    pub created_at: Option<String>,
+    pub updated_at: Option<String>,
+    /// Bytes of title and content (what reading the row in full would bring).
+    pub text_bytes: usize,
 }
 
 impl RawArticle {
@@ -435,6 +459,7 @@ impl RawArticle {
             created_at,
             updated_at,
             invalid_text,
+            fingerprint: None,
         }
     }
 }
