@@ -251,16 +251,23 @@ struct SourceSql {
 }
 
 impl SourceSql {
-    fn new(table: &str, columns: &Resolved<String>) -> Self {
+    /// `row_versions`: the relation is a table, whose rows carry `xmin` (a view does not).
+    fn new(table: &str, columns: &Resolved<String>, row_versions: bool) -> Self {
         let [created_at, created_text] = stamp_expressions(columns.created_at.as_ref());
         let [updated_at, updated_text] = stamp_expressions(columns.updated_at.as_ref());
         let id = quote_ident(&columns.id.name);
         let title = format!("CAST({} AS text)", quote_ident(&columns.title.name));
         let content = format!("CAST({} AS text)", quote_ident(&columns.content.name));
-        // Hashes of the bytes (collation "C"): a change of case is a change.
-        let hashes = format!(
-            "hashtextextended({title} COLLATE \"C\", 0), hashtextextended({content} COLLATE \"C\", 0)"
-        );
+        // The title hashed by its bytes (collation "C": a change of case is a change). The
+        // content: in a table, the transaction that wrote the row version (`xmin`, which every
+        // UPDATE renews) beside its length, so that a rerun reads no text at all; in a view, its
+        // hash too.
+        let content_fingerprint = if row_versions {
+            format!("((CAST(CAST(xmin AS text) AS bigint) << 32) | octet_length({content}))")
+        } else {
+            format!("hashtextextended({content} COLLATE \"C\", 0)")
+        };
+        let hashes = format!("hashtextextended({title} COLLATE \"C\", 0), {content_fingerprint}");
         let stamps = format!("{created_at}, {created_text}, {updated_at}, {updated_text}");
         let table = quote_table(table);
         let full = format!(
@@ -289,6 +296,22 @@ impl SourceSql {
             ),
         }
     }
+}
+
+/// Whether `name` is a table (plain or partitioned), whose rows have `xmin`, rather than a view.
+fn is_table(conn: &mut PgConnection, name: &str) -> QueryResult<bool> {
+    #[derive(QueryableByName)]
+    struct Found {
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        is_table: bool,
+    }
+    diesel::sql_query(
+        "SELECT coalesce((SELECT relkind IN ('r', 'p') FROM pg_class WHERE oid = to_regclass($1)), \
+         false) AS is_table",
+    )
+    .bind::<Text, _>(name)
+    .get_result::<Found>(conn)
+    .map(|f| f.is_table)
 }
 
 /// The columns of `table` with their types (`format_type`), empty when there is no such table.
@@ -386,7 +409,8 @@ impl PgSource {
                 table: table.table.clone(),
                 missing,
             })?;
-        source.sql = SourceSql::new(&table.table, &columns);
+        let row_versions = source.read(|conn| is_table(conn, &table.table))?;
+        source.sql = SourceSql::new(&table.table, &columns, row_versions);
         Ok(source)
     }
 
