@@ -90,9 +90,14 @@ impl Source {
     }
 
     /// Whether a rerun can compare this source's rows without reading their text
-    /// ([`Self::light_page`]): a PostgreSQL source, whose server fingerprints the text.
+    /// ([`Self::light_page`]): a PostgreSQL source, or a MariaDB one (10.8+), whose server
+    /// fingerprints the text.
     pub fn has_light_pages(&self) -> bool {
-        matches!(self, Self::Postgres(_))
+        match self {
+            Self::Postgres(_) => true,
+            Self::Mysql(db) => db.has_light_pages(),
+            Self::Sqlite(_) => false,
+        }
     }
 
     /// Up to `limit` rows with `id > after` without their text, and whether more may follow;
@@ -104,6 +109,7 @@ impl Source {
     ) -> anyhow::Result<Option<(Vec<LightRow>, bool)>> {
         Ok(match self {
             Self::Postgres(db) => Some(db.light_page(after, limit)?),
+            Self::Mysql(db) if db.has_light_pages() => Some(db.light_page(after, limit)?),
             Self::Sqlite(_) | Self::Mysql(_) => None,
         })
     }
@@ -112,6 +118,7 @@ impl Source {
     pub fn rows_by_id(&mut self, ids: &[i64]) -> anyhow::Result<Vec<RawArticle>> {
         match self {
             Self::Postgres(db) => Ok(db.rows_by_id(ids)?),
+            Self::Mysql(db) if db.has_light_pages() => Ok(db.rows_by_id(ids)?),
             Self::Sqlite(_) | Self::Mysql(_) => {
                 anyhow::bail!("{} is read a page at a time, not by id", self.describe())
             }

@@ -8,7 +8,7 @@ use mysql::{Conn, Value};
 
 use super::{connect, describe, is_lost, quote_ident, quote_table, redacted, MysqlSyncError};
 use crate::db::source_table::{stored_time_text, Column, SourceTable};
-use crate::db::sqlite::sync_state::{RawArticle, SourcePage};
+use crate::db::sqlite::sync_state::{Fingerprint, LightRow, RawArticle, SourcePage};
 
 /// The integer types an id column may have.
 const INTEGER_TYPES: [&str; 5] = ["tinyint", "smallint", "mediumint", "int", "bigint"];
@@ -28,6 +28,11 @@ pub struct MysqlSource {
     order: String,
     /// `SELECT min(id), max(id)` of the table.
     bounds: String,
+    /// The light page query up to `WHERE id >` ([`Self::light_page`]); `None` on a server
+    /// without `CRC32C` (MySQL; MariaDB has it since 10.8).
+    light: Option<String>,
+    /// The full rows of a list of ids, up to `IN (`.
+    by_id: String,
     /// Which of created_at and updated_at are `DATETIME`/`TIMESTAMP` columns.
     temporal: [bool; 2],
     /// Rows to ask for next: a page cut by its byte limit was larger than it needed to be, and
@@ -56,6 +61,8 @@ impl MysqlSource {
             select: String::new(),
             order: String::new(),
             bounds: String::new(),
+            light: None,
+            by_id: String::new(),
             temporal: [false; 2],
             rows_hint: usize::MAX,
         };
@@ -109,13 +116,36 @@ impl MysqlSource {
         };
         let id = quote_ident(&columns.id.name);
         let from = quote_table(&table.table);
-        source.select = format!(
-            "SELECT {id}, {title}, {content}, {created}, {updated} FROM {from} WHERE {id} > ",
-            title = quote_ident(&columns.title.name),
-            content = quote_ident(&columns.content.name),
-            created = stamp(&columns.created_at),
-            updated = stamp(&columns.updated_at),
+        let (title, content) = (
+            quote_ident(&columns.title.name),
+            quote_ident(&columns.content.name),
         );
+        let stamps = format!(
+            "{}, {}",
+            stamp(&columns.created_at),
+            stamp(&columns.updated_at)
+        );
+        // 64 bits of checksum of each text's bytes (CRC-32 and CRC-32C, two polynomials): what a
+        // rerun compares instead of the text.
+        let crc = |column: &str| {
+            format!("CAST((CRC32C(CAST({column} AS BINARY)) << 32) | CRC32(CAST({column} AS BINARY)) AS SIGNED)")
+        };
+        let has_crc32c = source.read(|conn| conn.query_drop("DO CRC32C('')")).is_ok();
+        let fingerprints = if has_crc32c {
+            format!(", {}, {}", crc(&title), crc(&content))
+        } else {
+            String::new()
+        };
+        let full = format!("SELECT {id}, {title}, {content}, {stamps}{fingerprints} FROM {from}");
+        source.select = format!("{full} WHERE {id} > ");
+        source.by_id = format!("{full} WHERE {id} IN (");
+        source.light = has_crc32c.then(|| {
+            format!(
+                "SELECT {id}, {stamps}{fingerprints}, \
+                 COALESCE(LENGTH({title}), 0) + COALESCE(LENGTH({content}), 0) \
+                 FROM {from} WHERE {id} > "
+            )
+        });
         source.order = format!(" ORDER BY {id} LIMIT ");
         source.bounds = format!("SELECT MIN({id}), MAX({id}) FROM {from}");
         source.temporal = [
@@ -170,13 +200,13 @@ impl MysqlSource {
         let limit = max_rows.min(self.rows_hint).max(1);
         // Both values are integers of ours: nothing of the user's is spliced into the SQL.
         let sql = format!("{}{after}{}{limit}", self.select, self.order);
-        let temporal = self.temporal;
+        let (temporal, fingerprints) = (self.temporal, self.light.is_some());
         let (rows, cut) = self.read(|conn| {
             let mut rows = Vec::new();
             let mut bytes = 0;
             let mut cut = false;
             for row in conn.query_iter(sql)? {
-                let row = raw_article(row?.unwrap(), temporal)?;
+                let row = raw_article(row?.unwrap(), temporal, fingerprints)?;
                 bytes += row.text_bytes();
                 rows.push(row);
                 if bytes >= max_bytes {
@@ -196,6 +226,51 @@ impl MysqlSource {
             truncated: cut || rows.len() >= limit,
             rows,
         })
+    }
+
+    /// Whether this server checksums text for reruns ([`Self::light_page`]).
+    pub fn has_light_pages(&self) -> bool {
+        self.light.is_some()
+    }
+
+    /// Up to `limit` rows with `id > after` in id order, without their text, and whether more
+    /// may follow.
+    pub fn light_page(
+        &mut self,
+        after: i64,
+        limit: usize,
+    ) -> Result<(Vec<LightRow>, bool), MysqlSyncError> {
+        let Some(light) = &self.light else {
+            return Ok((Vec::new(), false));
+        };
+        let limit = limit.max(1);
+        let sql = format!("{light}{after}{}{limit}", self.order);
+        let temporal = self.temporal;
+        let rows = self.read(|conn| {
+            conn.query_iter(sql)?
+                .map(|row| light_row(row?.unwrap(), temporal))
+                .collect::<mysql::Result<Vec<LightRow>>>()
+        })?;
+        let truncated = rows.len() >= limit;
+        Ok((rows, truncated))
+    }
+
+    /// The rows of `ids` (sorted) that exist, in id order.
+    pub fn rows_by_id(&mut self, ids: &[i64]) -> Result<Vec<RawArticle>, MysqlSyncError> {
+        let mut rows = Vec::with_capacity(ids.len());
+        let (temporal, fingerprints) = (self.temporal, self.light.is_some());
+        for chunk in ids.chunks(1000) {
+            let list: Vec<String> = chunk.iter().map(i64::to_string).collect();
+            // Integers of ours only.
+            let sql = format!("{}{}) ORDER BY 1", self.by_id, list.join(","));
+            let page = self.read(|conn| {
+                conn.query_iter(sql)?
+                    .map(|row| raw_article(row?.unwrap(), temporal, fingerprints))
+                    .collect::<mysql::Result<Vec<RawArticle>>>()
+            })?;
+            rows.extend(page);
+        }
+        Ok(rows)
     }
 
     /// Smallest and largest id, `None` when the table is empty.
@@ -224,35 +299,77 @@ impl MysqlSource {
     }
 }
 
-/// A row of the page query: id, title, content, created_at, updated_at as the server wrote them.
-fn raw_article(values: Vec<Value>, temporal: [bool; 2]) -> mysql::Result<RawArticle> {
-    let mut values = values.into_iter();
-    let mut next = || match values.next() {
+/// The next value of a text-protocol row as bytes (`None` for NULL).
+fn next_bytes(values: &mut std::vec::IntoIter<Value>) -> Option<Vec<u8>> {
+    match values.next() {
         Some(Value::Bytes(bytes)) => Some(bytes),
         Some(Value::NULL) | None => None,
         // The text protocol gives bytes; anything else is written as the server would.
         Some(other) => Some(other.as_sql(true).into_bytes()),
+    }
+}
+
+/// The next value as a 64-bit integer.
+fn next_integer(values: &mut std::vec::IntoIter<Value>) -> mysql::Result<Option<i64>> {
+    let Some(bytes) = next_bytes(values) else {
+        return Ok(None);
     };
-    let id = next();
-    let id = id
-        .as_deref()
-        .and_then(|id| std::str::from_utf8(id).ok()?.parse::<i64>().ok())
-        .ok_or_else(|| mysql::Error::FromValueError(id.map_or(Value::NULL, Value::Bytes)))?;
-    let fields = [next(), next(), next(), next()];
+    std::str::from_utf8(&bytes)
+        .ok()
+        .and_then(|text| text.parse::<i64>().ok())
+        .map(Some)
+        .ok_or(mysql::Error::FromValueError(Value::Bytes(bytes)))
+}
+
+/// A timestamp column's text as sync reads it: `DATETIME` and `TIMESTAMP` as SQLite stores ours,
+/// MySQL's zero date as no date.
+fn stamp_text(text: Option<String>, temporal: bool) -> Option<String> {
+    if !temporal {
+        return text;
+    }
+    text.filter(|text| !text.starts_with("0000-00-00"))
+        .map(stored_time_text)
+}
+
+fn fingerprint(values: &mut std::vec::IntoIter<Value>) -> mysql::Result<Option<Fingerprint>> {
+    let (title, content) = (next_integer(values)?, next_integer(values)?);
+    Ok(title
+        .zip(content)
+        .map(|(title, content)| Fingerprint { title, content }))
+}
+
+/// A row of the page query: id, title, content, created_at, updated_at as the server wrote them,
+/// then (with `fingerprints`) the checksums of title and content.
+fn raw_article(
+    values: Vec<Value>,
+    temporal: [bool; 2],
+    fingerprints: bool,
+) -> mysql::Result<RawArticle> {
+    let mut values = values.into_iter();
+    let id = next_integer(&mut values)?.ok_or(mysql::Error::FromValueError(Value::NULL))?;
+    let fields = std::array::from_fn(|_| next_bytes(&mut values));
     let mut row = RawArticle::from_bytes(id, fields);
-    for (stamp, temporal) in [&mut row.created_at, &mut row.updated_at]
-        .into_iter()
-        .zip(temporal)
-    {
-        if !temporal {
-            continue;
-        }
-        // MySQL's zero date is how legacy schemas say "no date"; anything else as SQLite would
-        // store it.
-        *stamp = stamp
-            .take()
-            .filter(|text| !text.starts_with("0000-00-00"))
-            .map(stored_time_text);
+    row.created_at = stamp_text(row.created_at.take(), temporal[0]);
+    row.updated_at = stamp_text(row.updated_at.take(), temporal[1]);
+    if fingerprints {
+        row.fingerprint = fingerprint(&mut values)?;
     }
     Ok(row)
+}
+
+/// A row of the light query: id, created_at, updated_at, the checksums, the bytes of text.
+fn light_row(values: Vec<Value>, temporal: [bool; 2]) -> mysql::Result<LightRow> {
+    let mut values = values.into_iter();
+    let id = next_integer(&mut values)?.ok_or(mysql::Error::FromValueError(Value::NULL))?;
+    let mut text = || next_bytes(&mut values).map(|b| String::from_utf8_lossy(&b).into_owned());
+    let (created_at, updated_at) = (text(), text());
+    let fingerprint = fingerprint(&mut values)?;
+    let bytes = next_integer(&mut values)?.unwrap_or(0);
+    Ok(LightRow {
+        id,
+        fingerprint,
+        created_at: stamp_text(created_at, temporal[0]),
+        updated_at: stamp_text(updated_at, temporal[1]),
+        text_bytes: usize::try_from(bytes).unwrap_or(0),
+    })
 }
