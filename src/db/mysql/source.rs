@@ -125,11 +125,11 @@ impl MysqlSource {
             stamp(&columns.created_at),
             stamp(&columns.updated_at)
         );
-        // 64 bits of checksum of each text's bytes (CRC-32 and CRC-32C, two polynomials): what a
-        // rerun compares instead of the text.
-        let crc = |column: &str| {
-            format!("CAST((CRC32C(CAST({column} AS BINARY)) << 32) | CRC32(CAST({column} AS BINARY)) AS SIGNED)")
-        };
+        // 64 bits of checksum of each text's bytes as stored (CRC-32 and CRC-32C, two
+        // polynomials; neither converts the character set): what a rerun compares instead of
+        // the text.
+        let crc =
+            |column: &str| format!("CAST((CRC32C({column}) << 32) | CRC32({column}) AS SIGNED)");
         let has_crc32c = source.read(|conn| conn.query_drop("DO CRC32C('')")).is_ok();
         let fingerprints = if has_crc32c {
             format!(", {}, {}", crc(&title), crc(&content))
