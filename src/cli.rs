@@ -32,10 +32,11 @@ pub enum Command {
     ServeGraphql(GraphqlArgs),
     /// Serve the whole stack in one process: REST on :5000 and GraphQL on :8000.
     Serve(StackArgs),
-    /// Make a database (SQLite file or PostgreSQL), a REST API or a Kafka topic a replica of a
-    /// source database's articles.
+    /// Make a database (SQLite file, PostgreSQL, MySQL/MariaDB), a REST API or a Kafka topic a
+    /// replica of a source database's articles.
     Sync(SyncArgs),
-    /// Compare the articles of two databases, SQLite or PostgreSQL (exit status 1 when they differ).
+    /// Compare the articles of two databases, SQLite, PostgreSQL or MySQL/MariaDB (exit status 1
+    /// when they differ).
     Verify(VerifyArgs),
     /// Apply the changes of a Kafka topic (what `sync --to kafka://…` publishes) to the REST API.
     ConsumeKafka(ConsumeArgs),

@@ -45,7 +45,7 @@ use futures_util::future::{FutureExt, LocalBoxFuture};
 use futures_util::stream::{FuturesOrdered, StreamExt};
 
 use crate::config::parse_duration;
-use crate::db::sqlite::sync_state::{RawArticle, SourcePage, StateEntry};
+use crate::db::sqlite::sync_state::{LightRow, RawArticle, SourcePage, StateEntry};
 use crate::db::write::BulkOutcome;
 use crate::db::Location;
 use crate::kafka::{KafkaSettings, KafkaUrl};
@@ -267,11 +267,28 @@ impl SyncPass {
                 };
                 (page, state)
             }
+            None if source.has_light_pages() => {
+                // The light page is read (on a thread of its own) while the state page is.
+                let after = self.after;
+                let (light, state) = std::thread::scope(|scope| {
+                    let light = scope.spawn(|| source.light_page(after, limit));
+                    let state = destination.state_page(after, limit as i64);
+                    let light = light
+                        .join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                    (light, state)
+                });
+                let state = state?;
+                match light? {
+                    Some(light) if !state.is_empty() => {
+                        return self.plan_light(source, light, state, options).map(Some);
+                    }
+                    // Nothing of this range synced before: every row is read in full anyway.
+                    _ => (source.page(self.after, limit, options.batch_bytes)?, state),
+                }
+            }
             None => {
                 let state = destination.state_page(self.after, limit as i64)?;
-                if !state.is_empty() && source.has_light_pages() {
-                    return self.plan_light(source, state, options).map(Some);
-                }
                 (source.page(self.after, limit, options.batch_bytes)?, state)
             }
         };
@@ -307,13 +324,11 @@ impl SyncPass {
     fn plan_light(
         &mut self,
         source: &mut Source,
+        (mut light, light_truncated): (Vec<LightRow>, bool),
         mut state: Vec<StateEntry>,
         options: &SyncOptions,
     ) -> anyhow::Result<PlannedBatch> {
         let limit = options.batch_rows.max(1);
-        let Some((mut light, light_truncated)) = source.light_page(self.after, limit)? else {
-            anyhow::bail!("{} has no light pages", source.describe());
-        };
         let mut through = range_end(light_truncated, light.last().map(|r| r.id), &state, limit);
         if let Some(through) = through {
             light.retain(|r| r.id <= through);
@@ -805,7 +820,7 @@ pub async fn run(args: SyncArgs) -> anyhow::Result<Verdict> {
     if args.check {
         if is_url(&args.to) {
             anyhow::bail!(
-                "--check compares two databases (SQLite or PostgreSQL); {} is not one",
+                "--check compares two databases (SQLite, PostgreSQL or MySQL); {} is not one",
                 args.to
             );
         }

@@ -17,7 +17,7 @@ use chrono::NaiveDateTime;
 use diesel::connection::SimpleConnection;
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
-use diesel::sql_types::{Array, BigInt, Nullable, Text, Timestamp as SqlTimestamp};
+use diesel::sql_types::{Array, BigInt, Integer, Nullable, Text, Timestamp as SqlTimestamp};
 
 use super::{bulk, in_transaction, is_lost, migrate, one_line, redacted, to_store_error};
 use super::{with_connect_timeout, Fail, CONFLICT_RETRIES};
@@ -100,9 +100,10 @@ fn table_exists(conn: &mut PgConnection, name: &str) -> QueryResult<bool> {
 
 /// The SQL types of a page's columns, in order: id, title, content, then each timestamp twice
 /// (a timestamp column in binary, in UTC; any other column holding a timestamp as PostgreSQL
-/// writes it as text: a date, seconds, ISO 8601 text), then the fingerprints of title and
-/// content. Read by position: Diesel's `QueryableByName` looks every column up by name in every
-/// row.
+/// writes it as text: a date, seconds, ISO 8601 text), then what tells the text apart (see
+/// [`SourceSql::new`]): the title's hash, the row version (`xmin`, 32 bits, read as an int4)
+/// or, from a view, the content's hash. Read by position: Diesel's `QueryableByName` looks every
+/// column up by name in every row.
 type PgRawSql = (
     BigInt,
     Nullable<Text>,
@@ -112,6 +113,7 @@ type PgRawSql = (
     Nullable<SqlTimestamp>,
     Nullable<Text>,
     Nullable<BigInt>,
+    Nullable<Integer>,
     Nullable<BigInt>,
 );
 
@@ -124,11 +126,12 @@ type PgRawRow = (
     Option<NaiveDateTime>,
     Option<String>,
     Option<i64>,
+    Option<i32>,
     Option<i64>,
 );
 
-/// A light page's columns: id, the timestamps as in [`PgRawSql`], the fingerprints, the bytes of
-/// title and content.
+/// A light page's columns: id, the timestamps and the fingerprint columns as in [`PgRawSql`],
+/// then the bytes of the title and of the content.
 type PgLightSql = (
     BigInt,
     Nullable<SqlTimestamp>,
@@ -136,8 +139,10 @@ type PgLightSql = (
     Nullable<SqlTimestamp>,
     Nullable<Text>,
     Nullable<BigInt>,
+    Nullable<Integer>,
     Nullable<BigInt>,
-    BigInt,
+    Nullable<BigInt>,
+    Nullable<BigInt>,
 );
 
 type PgLightRow = (
@@ -147,8 +152,10 @@ type PgLightRow = (
     Option<NaiveDateTime>,
     Option<String>,
     Option<i64>,
+    Option<i32>,
     Option<i64>,
-    i64,
+    Option<i64>,
+    Option<i64>,
 );
 
 /// A timestamp as sync reads it: the binary value written as SQLite stores ours, else the text.
@@ -157,10 +164,22 @@ fn stamp(at: Option<NaiveDateTime>, text: Option<String>) -> Option<String> {
         .or(text)
 }
 
-fn fingerprint(title: Option<i64>, content: Option<i64>) -> Option<Fingerprint> {
+/// The fingerprint of a row: its title's hash, and for the content the row version beside the
+/// content's length (a table) or the content's hash (a view). `None` when a text is NULL.
+fn fingerprint(
+    title_hash: Option<i64>,
+    version: Option<i32>,
+    content_hash: Option<i64>,
+    content_bytes: Option<i64>,
+) -> Option<Fingerprint> {
+    let content = match (version, content_hash) {
+        // xmin is an unsigned 32-bit transaction id; the length of a text is below 2^30.
+        (Some(version), _) => (i64::from(version as u32) << 32) | content_bytes?,
+        (None, hash) => hash?,
+    };
     Some(Fingerprint {
-        title: title?,
-        content: content?,
+        title: title_hash?,
+        content,
     })
 }
 
@@ -173,9 +192,11 @@ fn raw_article(row: PgRawRow) -> RawArticle {
         created_text,
         updated_at,
         updated_text,
-        hash_title,
-        hash_content,
+        title_hash,
+        version,
+        content_hash,
     ) = row;
+    let content_bytes = content.as_ref().map(|c| c.len() as i64);
     RawArticle {
         id,
         title,
@@ -183,19 +204,30 @@ fn raw_article(row: PgRawRow) -> RawArticle {
         created_at: stamp(created_at, created_text),
         updated_at: stamp(updated_at, updated_text),
         invalid_text: None,
-        fingerprint: fingerprint(hash_title, hash_content),
+        fingerprint: fingerprint(title_hash, version, content_hash, content_bytes),
     }
 }
 
 fn light_row(row: PgLightRow) -> LightRow {
-    let (id, created_at, created_text, updated_at, updated_text, hash_title, hash_content, bytes) =
-        row;
+    let (
+        id,
+        created_at,
+        created_text,
+        updated_at,
+        updated_text,
+        title_hash,
+        version,
+        content_hash,
+        title_bytes,
+        content_bytes,
+    ) = row;
     LightRow {
         id,
-        fingerprint: fingerprint(hash_title, hash_content),
+        fingerprint: fingerprint(title_hash, version, content_hash, content_bytes),
         created_at: stamp(created_at, created_text),
         updated_at: stamp(updated_at, updated_text),
-        text_bytes: usize::try_from(bytes).unwrap_or(0),
+        text_bytes: usize::try_from(title_bytes.unwrap_or(0) + content_bytes.unwrap_or(0))
+            .unwrap_or(0),
     }
 }
 
@@ -260,14 +292,16 @@ impl SourceSql {
         let content = format!("CAST({} AS text)", quote_ident(&columns.content.name));
         // The title hashed by its bytes (collation "C": a change of case is a change). The
         // content: in a table, the transaction that wrote the row version (`xmin`, which every
-        // UPDATE renews) beside its length, so that a rerun reads no text at all; in a view, its
-        // hash too.
-        let content_fingerprint = if row_versions {
-            format!("((CAST(CAST(xmin AS text) AS bigint) << 32) | octet_length({content}))")
+        // UPDATE renews; sent as its 4 bytes, no text conversion) beside its length, so that a
+        // rerun reads no text and hashes none; in a view, whose rows have no version, its hash.
+        let hashes = if row_versions {
+            format!("hashtextextended({title} COLLATE \"C\", 0), xmin, NULL::bigint")
         } else {
-            format!("hashtextextended({content} COLLATE \"C\", 0)")
+            format!(
+                "hashtextextended({title} COLLATE \"C\", 0), NULL::int4, \
+                 hashtextextended({content} COLLATE \"C\", 0)"
+            )
         };
-        let hashes = format!("hashtextextended({title} COLLATE \"C\", 0), {content_fingerprint}");
         let stamps = format!("{created_at}, {created_text}, {updated_at}, {updated_text}");
         let table = quote_table(table);
         let full = format!(
@@ -281,8 +315,7 @@ impl SourceSql {
             light: [
                 format!(
                     "SELECT CAST({id} AS bigint), {stamps}, {hashes}, \
-                     CAST(coalesce(octet_length({title}), 0) + coalesce(octet_length({content}), 0) \
-                          AS bigint) \
+                     CAST(octet_length({title}) AS bigint), CAST(octet_length({content}) AS bigint) \
                      FROM {table} WHERE {id} > "
                 ),
                 format!(" ORDER BY {id} LIMIT "),
@@ -376,13 +409,18 @@ impl PgSource {
     ) -> Result<Self, PgSyncError> {
         let name = redacted(url);
         let mut conn = connect(url, role, &name, true)?;
-        // Timestamps with a time zone are read in UTC, every date in ISO order.
-        conn.batch_execute("SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'")
-            .map_err(|e| PgSyncError::Open {
-                role,
-                name: name.clone(),
-                reason: one_line(&e.to_string()),
-            })?;
+        // Timestamps with a time zone are read in UTC, every date in ISO order. Every page is
+        // planned for its own bounds: a generic plan of `id > $1 ORDER BY id LIMIT $2` (which
+        // PostgreSQL switches to after five runs) may scan and sort the whole table per page.
+        conn.batch_execute(
+            "SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; \
+             SET plan_cache_mode = force_custom_plan",
+        )
+        .map_err(|e| PgSyncError::Open {
+            role,
+            name: name.clone(),
+            reason: one_line(&e.to_string()),
+        })?;
         let mut source = Self {
             conn,
             url: url.to_owned(),
