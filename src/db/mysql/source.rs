@@ -1,7 +1,9 @@
 //! A MySQL or MariaDB table read as a sync or verify source: a `READ ONLY` session, keyset pages
 //! in id order over the text protocol (every value as the server writes it, so legacy column
 //! types need no mapping of ours: `DATETIME`/`TIMESTAMP` as `2024-01-01 12:00:00.000000`, Unix
-//! seconds as digits, text as its bytes, checked for UTF-8 here).
+//! seconds as digits, text as its bytes, checked for UTF-8 here). On MariaDB 10.8+ every row
+//! also carries CRC-32 and CRC-32C checksums of its texts, so that a rerun reads light pages
+//! (ids, checksums, timestamps) and only the changed rows in full.
 
 use mysql::prelude::Queryable;
 use mysql::{Conn, Value};
