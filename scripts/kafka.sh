@@ -121,9 +121,11 @@ format_storage() {
     [[ -f "$DATA/meta.properties" ]] && return 0
     svc_mark_logs
     # A cluster id is 16 random bytes in URL-safe base64 without padding, as `random-uuid` prints.
+    # It starts with `-` one time in 64: given as `--cluster-id=ID`, never as a separate argument
+    # that the option parser would take for an option.
     cluster_id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')"
     if ! "$JAVA" -cp "$KAFKA_HOME/lib/*" -Dlog4j2.configurationFile="$SVC_ROOT/scripts/kafka/log4j2.properties" \
-        -Dkafka.logs.dir="$SVC_STATE" kafka.tools.StorageTool format -t "$cluster_id" -c "$CONFIG" \
+        -Dkafka.logs.dir="$SVC_STATE" kafka.tools.StorageTool format --cluster-id="$cluster_id" -c "$CONFIG" \
         >>"$SVC_STATE/console.log" 2>&1; then
         svc_tail_logs
         svc_die "formatting $DATA failed (logs above)"
