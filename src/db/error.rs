@@ -229,3 +229,42 @@ mod tests {
         ));
     }
 }
+
+/// Why a database server (PostgreSQL, MySQL) could not be used by sync or verify: one line,
+/// naming the role (`source`, `destination`) and the URL without its password.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncDbError {
+    #[error("cannot open {role} {name}: {reason}")]
+    Open {
+        role: &'static str,
+        name: String,
+        reason: String,
+    },
+    #[error("{role} {name} has no `{table}` table")]
+    NoTable {
+        role: &'static str,
+        name: String,
+        table: String,
+    },
+    #[error("{role} {name}: table `{table}` has {missing}; it needs id, title and content")]
+    MissingColumns {
+        role: &'static str,
+        name: String,
+        table: String,
+        missing: super::source_table::Missing,
+    },
+    #[error("{role} {name}: column `{column}` of `{table}` is {kind}; sync needs an integer id")]
+    IdNotInteger {
+        role: &'static str,
+        name: String,
+        table: String,
+        column: String,
+        kind: String,
+    },
+    #[error("cannot read {role} {name}: {reason}")]
+    Read {
+        role: &'static str,
+        name: String,
+        reason: String,
+    },
+}

@@ -10,6 +10,8 @@
 
 use std::fmt;
 
+use super::error::SyncDbError;
+
 /// The fields of an article a source provides, in the order sources select them.
 pub const FIELDS: [&str; 5] = ["id", "title", "content", "created_at", "updated_at"];
 
@@ -129,6 +131,30 @@ impl SourceTable {
             updated_at: next(),
         })
     }
+
+    /// [`Self::resolve`] for a database server's source, `present` empty when it has no such
+    /// table: the one-line errors of sync and verify, naming `role` and the server's `name`.
+    pub fn resolve_on_server<T: Clone>(
+        &self,
+        present: &[(String, T)],
+        role: &'static str,
+        name: &str,
+    ) -> Result<Resolved<T>, SyncDbError> {
+        if present.is_empty() {
+            return Err(SyncDbError::NoTable {
+                role,
+                name: name.to_owned(),
+                table: self.table.clone(),
+            });
+        }
+        self.resolve(present)
+            .map_err(|missing| SyncDbError::MissingColumns {
+                role,
+                name: name.to_owned(),
+                table: self.table.clone(),
+                missing,
+            })
+    }
 }
 
 impl fmt::Display for SourceTable {
@@ -156,6 +182,17 @@ pub fn stored_time_text(raw: String) -> String {
     match crate::db::models::parse_stored_time(&raw) {
         Some(at) => crate::db::models::Timestamp::from_naive_utc(at).to_sqlite_text(),
         None => raw,
+    }
+}
+
+/// The rows a server source asks for in its next page (`LIMIT`), the last one having brought
+/// `fitted` rows with `hint` asked: after a page its byte limit cut, about as many as fitted (the
+/// rows past a cut crossed the network for nothing); else twice as many as last time.
+pub fn next_rows_hint(cut: bool, fitted: usize, hint: usize) -> usize {
+    if cut {
+        fitted + fitted / 16 + 1
+    } else {
+        hint.saturating_mul(2)
     }
 }
 

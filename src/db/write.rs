@@ -188,6 +188,19 @@ impl BulkChanges {
         &self.delete
     }
 
+    /// Every id the batch upserts or deletes, in ascending order (the order rows are locked in,
+    /// so that two batches never wait for each other's ids in opposite orders).
+    pub fn named_ids(&self) -> Vec<i64> {
+        let mut ids: Vec<i64> = self
+            .upsert
+            .iter()
+            .map(|row| row.id.0)
+            .chain(self.delete.iter().map(|id| id.0))
+            .collect();
+        ids.sort_unstable();
+        ids
+    }
+
     pub fn is_empty(&self) -> bool {
         self.upsert.is_empty() && self.delete.is_empty()
     }

@@ -8,8 +8,9 @@ use chrono::{Datelike, NaiveDate, NaiveDateTime, Timelike};
 use mysql::prelude::Queryable;
 use mysql::{Conn, TxOpts, Value};
 
-use super::{connect, describe, is_lost, redacted, to_store_error, MysqlSyncError};
+use super::{connect, describe, is_lost, redacted, to_store_error};
 use crate::db::destination::SyncDestination;
+use crate::db::error::SyncDbError;
 use crate::db::models::{Article, Timestamp};
 use crate::db::sqlite::sync_state::StateEntry;
 use crate::db::write::{BulkChanges, BulkOutcome, Decided};
@@ -60,10 +61,10 @@ pub struct MysqlDestination {
 impl MysqlDestination {
     /// Connects to `url`, creates `articles` and `sync_state` when missing, and checks that an
     /// `articles` already there has the columns sync writes.
-    pub fn open(url: &str) -> Result<Self, MysqlSyncError> {
+    pub fn open(url: &str) -> Result<Self, SyncDbError> {
         let name = redacted(url);
         let mut conn = connect(url, "destination", &name, &[WRITER_SESSION])?;
-        let open = |reason: String| MysqlSyncError::Open {
+        let open = |reason: String| SyncDbError::Open {
             role: "destination",
             name: name.clone(),
             reason,
@@ -99,7 +100,7 @@ impl MysqlDestination {
     }
 
     /// Connects to `url` for a dry run: a read-only session, nothing created.
-    pub fn open_read_only(url: &str) -> Result<Self, MysqlSyncError> {
+    pub fn open_read_only(url: &str) -> Result<Self, SyncDbError> {
         let name = redacted(url);
         let conn = connect(url, "destination", &name, &[READER_SESSION])?;
         Ok(Self {
@@ -280,13 +281,7 @@ fn apply_in_transaction(
     changes: &BulkChanges,
     now: Timestamp,
 ) -> mysql::Result<BulkOutcome> {
-    let mut named: Vec<i64> = changes
-        .upsert()
-        .iter()
-        .map(|row| row.id.0)
-        .chain(changes.delete().iter().map(|id| id.0))
-        .collect();
-    named.sort_unstable();
+    let named = changes.named_ids();
     let mut current = HashMap::new();
     for chunk in named.chunks(ROWS_PER_STATEMENT) {
         let rows: Vec<mysql::Row> = tx.exec(

@@ -22,7 +22,7 @@ use mysql::{Conn, Opts, OptsBuilder, SslOpts};
 pub use destination::MysqlDestination;
 pub use source::MysqlSource;
 
-use crate::db::source_table::Missing;
+use crate::db::error::SyncDbError;
 use crate::db::StoreError;
 
 /// How long opening a connection may take.
@@ -35,45 +35,6 @@ pub fn is_mysql_url(raw: &str) -> bool {
     raw.split_once("://").is_some_and(|(scheme, _)| {
         scheme.eq_ignore_ascii_case("mysql") || scheme.eq_ignore_ascii_case("mariadb")
     })
-}
-
-/// Why a MySQL database could not be used by sync or verify. One line, naming the role
-/// (`source`, `destination`) and the URL without its password.
-#[derive(Debug, thiserror::Error)]
-pub enum MysqlSyncError {
-    #[error("cannot open {role} {name}: {reason}")]
-    Open {
-        role: &'static str,
-        name: String,
-        reason: String,
-    },
-    #[error("{role} {name} has no `{table}` table")]
-    NoTable {
-        role: &'static str,
-        name: String,
-        table: String,
-    },
-    #[error("{role} {name}: table `{table}` has {missing}; it needs id, title and content")]
-    MissingColumns {
-        role: &'static str,
-        name: String,
-        table: String,
-        missing: Missing,
-    },
-    #[error("{role} {name}: column `{column}` of `{table}` is {kind}; sync needs an integer id")]
-    IdNotInteger {
-        role: &'static str,
-        name: String,
-        table: String,
-        column: String,
-        kind: String,
-    },
-    #[error("cannot read {role} {name}: {reason}")]
-    Read {
-        role: &'static str,
-        name: String,
-        reason: String,
-    },
 }
 
 /// The URL without its password (the same rule as for PostgreSQL URLs).
@@ -239,13 +200,8 @@ fn percent_decode(raw: &str) -> String {
 
 /// Connects to `url` (`mysql://` or `mariadb://`, TLS as its `ssl-mode` says) with utf8mb4 and
 /// UTC for the session, then runs `setup` (session settings of the role).
-fn connect(
-    url: &str,
-    role: &'static str,
-    name: &str,
-    setup: &[&str],
-) -> Result<Conn, MysqlSyncError> {
-    let open = |reason: String| MysqlSyncError::Open {
+fn connect(url: &str, role: &'static str, name: &str, setup: &[&str]) -> Result<Conn, SyncDbError> {
+    let open = |reason: String| SyncDbError::Open {
         role,
         name: name.to_owned(),
         reason,

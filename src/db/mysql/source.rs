@@ -8,8 +8,9 @@
 use mysql::prelude::Queryable;
 use mysql::{Conn, Value};
 
-use super::{connect, describe, is_lost, quote_ident, quote_table, redacted, MysqlSyncError};
-use crate::db::source_table::{stored_time_text, Column, SourceTable};
+use super::{connect, describe, is_lost, quote_ident, quote_table, redacted};
+use crate::db::error::SyncDbError;
+use crate::db::source_table::{next_rows_hint, stored_time_text, Column, SourceTable};
 use crate::db::sqlite::sync_state::{Fingerprint, LightRow, RawArticle, SourcePage};
 
 /// The integer types an id column may have.
@@ -37,20 +38,14 @@ pub struct MysqlSource {
     by_id: String,
     /// Which of created_at and updated_at are `DATETIME`/`TIMESTAMP` columns.
     temporal: [bool; 2],
-    /// Rows to ask for next: a page cut by its byte limit was larger than it needed to be, and
-    /// the rows past the cut crossed the network for nothing; the next one asks for about as
-    /// many rows as fitted.
+    /// Rows to ask for next ([`next_rows_hint`]).
     rows_hint: usize,
 }
 
 impl MysqlSource {
     /// Connects to `url` in a read-only session and finds the columns of `table`; `role` names it
     /// in errors.
-    pub fn open(
-        url: &str,
-        role: &'static str,
-        table: &SourceTable,
-    ) -> Result<Self, MysqlSyncError> {
+    pub fn open(url: &str, role: &'static str, table: &SourceTable) -> Result<Self, SyncDbError> {
         let name = redacted(url);
         let conn = connect(url, role, &name, &["SET SESSION TRANSACTION READ ONLY"])?;
         let mut source = Self {
@@ -81,24 +76,9 @@ impl MysqlSource {
                 |(name, kind): (String, String)| (name, kind.to_ascii_lowercase()),
             )
         })?;
-        if present.is_empty() {
-            return Err(MysqlSyncError::NoTable {
-                role,
-                name: source.name,
-                table: table.table.clone(),
-            });
-        }
-        let columns =
-            table
-                .resolve(&present)
-                .map_err(|missing| MysqlSyncError::MissingColumns {
-                    role,
-                    name: source.name.clone(),
-                    table: table.table.clone(),
-                    missing,
-                })?;
+        let columns = table.resolve_on_server(&present, role, &source.name)?;
         if !INTEGER_TYPES.contains(&columns.id.kind.as_str()) {
-            return Err(MysqlSyncError::IdNotInteger {
+            return Err(SyncDbError::IdNotInteger {
                 role,
                 name: source.name,
                 table: table.table.clone(),
@@ -158,7 +138,7 @@ impl MysqlSource {
     }
 
     /// A second, independent reader of the same database (for reading ahead on another thread).
-    pub fn reopen(&self) -> Result<Self, MysqlSyncError> {
+    pub fn reopen(&self) -> Result<Self, SyncDbError> {
         Self::open(&self.url, self.role, &self.table)
     }
 
@@ -171,7 +151,7 @@ impl MysqlSource {
     fn read<T>(
         &mut self,
         body: impl FnOnce(&mut Conn) -> mysql::Result<T>,
-    ) -> Result<T, MysqlSyncError> {
+    ) -> Result<T, SyncDbError> {
         if self.lost {
             self.conn = connect(
                 &self.url,
@@ -183,7 +163,7 @@ impl MysqlSource {
         }
         body(&mut self.conn).map_err(|e| {
             self.lost = is_lost(&e);
-            MysqlSyncError::Read {
+            SyncDbError::Read {
                 role: self.role,
                 name: self.name.clone(),
                 reason: describe(&e),
@@ -198,7 +178,7 @@ impl MysqlSource {
         after: i64,
         max_rows: usize,
         max_bytes: usize,
-    ) -> Result<SourcePage, MysqlSyncError> {
+    ) -> Result<SourcePage, SyncDbError> {
         let limit = max_rows.min(self.rows_hint).max(1);
         // Both values are integers of ours: nothing of the user's is spliced into the SQL.
         let sql = format!("{}{after}{}{limit}", self.select, self.order);
@@ -219,11 +199,7 @@ impl MysqlSource {
             }
             Ok((rows, cut))
         })?;
-        self.rows_hint = if cut {
-            rows.len() + rows.len() / 16 + 1
-        } else {
-            self.rows_hint.saturating_mul(2)
-        };
+        self.rows_hint = next_rows_hint(cut, rows.len(), self.rows_hint);
         Ok(SourcePage {
             truncated: cut || rows.len() >= limit,
             rows,
@@ -241,7 +217,7 @@ impl MysqlSource {
         &mut self,
         after: i64,
         limit: usize,
-    ) -> Result<(Vec<LightRow>, bool), MysqlSyncError> {
+    ) -> Result<(Vec<LightRow>, bool), SyncDbError> {
         let Some(light) = &self.light else {
             return Ok((Vec::new(), false));
         };
@@ -258,7 +234,7 @@ impl MysqlSource {
     }
 
     /// The rows of `ids` (sorted) that exist, in id order.
-    pub fn rows_by_id(&mut self, ids: &[i64]) -> Result<Vec<RawArticle>, MysqlSyncError> {
+    pub fn rows_by_id(&mut self, ids: &[i64]) -> Result<Vec<RawArticle>, SyncDbError> {
         let mut rows = Vec::with_capacity(ids.len());
         let (temporal, fingerprints) = (self.temporal, self.light.is_some());
         for chunk in ids.chunks(1000) {
@@ -276,7 +252,7 @@ impl MysqlSource {
     }
 
     /// Smallest and largest id, `None` when the table is empty.
-    pub fn id_bounds(&mut self) -> Result<Option<(i64, i64)>, MysqlSyncError> {
+    pub fn id_bounds(&mut self) -> Result<Option<(i64, i64)>, SyncDbError> {
         let sql = self.bounds.clone();
         let bounds: Option<(Option<i64>, Option<i64>)> = self.read(|conn| conn.query_first(sql))?;
         Ok(bounds.and_then(|(low, high)| low.zip(high)))
@@ -284,7 +260,7 @@ impl MysqlSource {
 
     /// The TLS cipher of this session (`Ssl_cipher`), `None` in the clear; for tests.
     #[doc(hidden)]
-    pub fn tls_cipher(&mut self) -> Result<Option<String>, MysqlSyncError> {
+    pub fn tls_cipher(&mut self) -> Result<Option<String>, SyncDbError> {
         let row: Option<(String, String)> =
             self.read(|conn| conn.query_first("SHOW SESSION STATUS LIKE 'Ssl_cipher'"))?;
         Ok(row.map(|(_, cipher)| cipher).filter(|c| !c.is_empty()))
@@ -293,7 +269,7 @@ impl MysqlSource {
     /// Whether this session's transactions are read-only, for tests (`transaction_read_only` on
     /// MySQL 8 and MariaDB 11.1+, `tx_read_only` before).
     #[doc(hidden)]
-    pub fn is_read_only(&mut self) -> Result<bool, MysqlSyncError> {
+    pub fn is_read_only(&mut self) -> Result<bool, SyncDbError> {
         let value: Option<i64> = self
             .read(|conn| conn.query_first("SELECT @@SESSION.transaction_read_only"))
             .or_else(|_| self.read(|conn| conn.query_first("SELECT @@SESSION.tx_read_only")))?;

@@ -91,13 +91,7 @@ pub(super) fn apply_in_transaction(
     changes: &BulkChanges,
     now: Timestamp,
 ) -> Result<BulkOutcome, Fail> {
-    let mut named: Vec<i64> = changes
-        .upsert()
-        .iter()
-        .map(|row| row.id.0)
-        .chain(changes.delete().iter().map(|id| id.0))
-        .collect();
-    named.sort_unstable();
+    let named = changes.named_ids();
     let current = lock_rows(conn, &named)?;
 
     let decision = changes.decide(current, now);

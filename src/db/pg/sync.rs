@@ -22,8 +22,9 @@ use diesel::sql_types::{Array, BigInt, Integer, Nullable, Text, Timestamp as Sql
 use super::{bulk, in_transaction, is_lost, migrate, one_line, redacted, to_store_error};
 use super::{with_connect_timeout, Fail, CONFLICT_RETRIES};
 use crate::db::destination::SyncDestination;
+use crate::db::error::SyncDbError;
 use crate::db::models::Timestamp;
-use crate::db::source_table::{Column, Missing, Resolved, SourceTable};
+use crate::db::source_table::{next_rows_hint, Column, Resolved, SourceTable};
 use crate::db::sqlite::sync_state::{Fingerprint, LightRow, RawArticle, SourcePage, StateEntry};
 use crate::db::write::{BulkChanges, BulkOutcome};
 use crate::db::StoreError;
@@ -33,45 +34,14 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Ids per statement of state writes.
 const STATE_CHUNK: usize = 5_000;
 
-/// Why a PostgreSQL database could not be used by sync or verify. One line, naming the role
-/// (`source`, `destination`) and the URL without its password.
-#[derive(Debug, thiserror::Error)]
-pub enum PgSyncError {
-    #[error("cannot open {role} {name}: {reason}")]
-    Open {
-        role: &'static str,
-        name: String,
-        reason: String,
-    },
-    #[error("{role} {name} has no `{table}` table")]
-    NoTable {
-        role: &'static str,
-        name: String,
-        table: String,
-    },
-    #[error("{role} {name}: table `{table}` has {missing}; it needs id, title and content")]
-    MissingColumns {
-        role: &'static str,
-        name: String,
-        table: String,
-        missing: Missing,
-    },
-    #[error("cannot read {role} {name}: {reason}")]
-    Read {
-        role: &'static str,
-        name: String,
-        reason: String,
-    },
-}
-
 /// Connects to `url`; with `read_only`, every transaction of the session is `READ ONLY`.
 fn connect(
     url: &str,
     role: &'static str,
     name: &str,
     read_only: bool,
-) -> Result<PgConnection, PgSyncError> {
-    let open = |e: &dyn std::fmt::Display| PgSyncError::Open {
+) -> Result<PgConnection, SyncDbError> {
+    let open = |e: &dyn std::fmt::Display| SyncDbError::Open {
         role,
         name: name.to_owned(),
         reason: one_line(&e.to_string()),
@@ -389,15 +359,14 @@ pub struct PgSource {
     lost: bool,
     table: SourceTable,
     sql: SourceSql,
-    /// Rows to ask for next (see `MysqlSource`): about as many as fitted the last page cut by
-    /// its byte limit, so that few rows cross the network for nothing.
+    /// Rows to ask for next ([`next_rows_hint`]).
     rows_hint: usize,
 }
 
 impl PgSource {
     /// Connects to `url` read-only and checks that it holds `articles`; `role` names it in
     /// errors.
-    pub fn open(url: &str, role: &'static str) -> Result<Self, PgSyncError> {
+    pub fn open(url: &str, role: &'static str) -> Result<Self, SyncDbError> {
         Self::open_table(url, role, &SourceTable::default())
     }
 
@@ -406,7 +375,7 @@ impl PgSource {
         url: &str,
         role: &'static str,
         table: &SourceTable,
-    ) -> Result<Self, PgSyncError> {
+    ) -> Result<Self, SyncDbError> {
         let name = redacted(url);
         let mut conn = connect(url, role, &name, true)?;
         // Timestamps with a time zone are read in UTC, every date in ISO order. Every page is
@@ -416,7 +385,7 @@ impl PgSource {
             "SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; \
              SET plan_cache_mode = force_custom_plan",
         )
-        .map_err(|e| PgSyncError::Open {
+        .map_err(|e| SyncDbError::Open {
             role,
             name: name.clone(),
             reason: one_line(&e.to_string()),
@@ -432,28 +401,14 @@ impl PgSource {
             rows_hint: usize::MAX,
         };
         let present = source.read(|conn| table_columns(conn, &table.table))?;
-        if present.is_empty() {
-            return Err(PgSyncError::NoTable {
-                role,
-                name: source.name,
-                table: table.table.clone(),
-            });
-        }
-        let columns = table
-            .resolve(&present)
-            .map_err(|missing| PgSyncError::MissingColumns {
-                role,
-                name: source.name.clone(),
-                table: table.table.clone(),
-                missing,
-            })?;
+        let columns = table.resolve_on_server(&present, role, &source.name)?;
         let row_versions = source.read(|conn| is_table(conn, &table.table))?;
         source.sql = SourceSql::new(&table.table, &columns, row_versions);
         Ok(source)
     }
 
     /// A second, independent reader of the same database (for reading ahead on another thread).
-    pub fn reopen(&self) -> Result<Self, PgSyncError> {
+    pub fn reopen(&self) -> Result<Self, SyncDbError> {
         Self::open_table(&self.url, self.role, &self.table)
     }
 
@@ -466,7 +421,7 @@ impl PgSource {
     fn read<T>(
         &mut self,
         body: impl FnOnce(&mut PgConnection) -> QueryResult<T>,
-    ) -> Result<T, PgSyncError> {
+    ) -> Result<T, SyncDbError> {
         if self.lost {
             self.conn = connect(&self.url, self.role, &self.name, true)?;
             self.lost = false;
@@ -477,7 +432,7 @@ impl PgSource {
             .run(body)
             .map_err(|e| {
                 self.lost = is_lost(&e);
-                PgSyncError::Read {
+                SyncDbError::Read {
                     role: self.role,
                     name: self.name.clone(),
                     reason: one_line(&e.to_string()),
@@ -492,7 +447,7 @@ impl PgSource {
         after: i64,
         max_rows: usize,
         max_bytes: usize,
-    ) -> Result<SourcePage, PgSyncError> {
+    ) -> Result<SourcePage, SyncDbError> {
         let limit = max_rows.min(self.rows_hint).max(1);
         let [head, tail] = self.sql.page.clone();
         let rows: Vec<PgRawRow> = self.read(|conn| {
@@ -515,11 +470,7 @@ impl PgSource {
             }
         }
         let cut = page.truncated;
-        self.rows_hint = if cut {
-            page.rows.len() + page.rows.len() / 16 + 1
-        } else {
-            self.rows_hint.saturating_mul(2)
-        };
+        self.rows_hint = next_rows_hint(cut, page.rows.len(), self.rows_hint);
         page.truncated |= fetched >= limit;
         Ok(page)
     }
@@ -530,7 +481,7 @@ impl PgSource {
         &mut self,
         after: i64,
         limit: usize,
-    ) -> Result<(Vec<LightRow>, bool), PgSyncError> {
+    ) -> Result<(Vec<LightRow>, bool), SyncDbError> {
         let limit = limit.max(1);
         let [head, tail] = self.sql.light.clone();
         let rows: Vec<PgLightRow> = self.read(|conn| {
@@ -545,7 +496,7 @@ impl PgSource {
     }
 
     /// The rows of `ids` that exist, in id order.
-    pub fn rows_by_id(&mut self, ids: &[i64]) -> Result<Vec<RawArticle>, PgSyncError> {
+    pub fn rows_by_id(&mut self, ids: &[i64]) -> Result<Vec<RawArticle>, SyncDbError> {
         let [head, tail] = self.sql.by_id.clone();
         let ids = ids.to_vec();
         let rows: Vec<PgRawRow> = self.read(|conn| {
@@ -558,7 +509,7 @@ impl PgSource {
     }
 
     /// Smallest and largest id, `None` when the table is empty.
-    pub fn id_bounds(&mut self) -> Result<Option<(i64, i64)>, PgSyncError> {
+    pub fn id_bounds(&mut self) -> Result<Option<(i64, i64)>, SyncDbError> {
         #[derive(QueryableByName)]
         struct Bounds {
             #[diesel(sql_type = Nullable<BigInt>)]
@@ -573,7 +524,7 @@ impl PgSource {
 
     /// Whether this session's transactions are read-only (`transaction_read_only`), for tests.
     #[doc(hidden)]
-    pub fn is_read_only(&mut self) -> Result<bool, PgSyncError> {
+    pub fn is_read_only(&mut self) -> Result<bool, SyncDbError> {
         #[derive(QueryableByName)]
         struct Setting {
             #[diesel(sql_type = Text)]
@@ -603,10 +554,10 @@ pub struct PgDestination {
 
 impl PgDestination {
     /// Connects to `url` and applies pending migrations (as `serve-rest` does).
-    pub fn open(url: &str) -> Result<Self, PgSyncError> {
+    pub fn open(url: &str) -> Result<Self, SyncDbError> {
         let name = redacted(url);
         let mut conn = connect(url, "destination", &name, false)?;
-        migrate(&mut conn).map_err(|reason| PgSyncError::Open {
+        migrate(&mut conn).map_err(|reason| SyncDbError::Open {
             role: "destination",
             name: name.clone(),
             reason: format!("cannot migrate: {}", one_line(&reason)),
@@ -621,7 +572,7 @@ impl PgDestination {
              AS empty",
         )
         .get_result::<Empty>(&mut conn)
-        .map_err(|e| PgSyncError::Open {
+        .map_err(|e| SyncDbError::Open {
             role: "destination",
             name: name.clone(),
             reason: one_line(&e.to_string()),
@@ -644,7 +595,7 @@ impl PgDestination {
     }
 
     /// Connects to `url` for a dry run: every transaction read-only, nothing migrated.
-    pub fn open_read_only(url: &str) -> Result<Self, PgSyncError> {
+    pub fn open_read_only(url: &str) -> Result<Self, SyncDbError> {
         let name = redacted(url);
         let conn = connect(url, "destination", &name, true)?;
         Ok(Self {
