@@ -267,28 +267,15 @@ impl SyncPass {
                 };
                 (page, state)
             }
-            None if source.has_light_pages() => {
-                // The light page is read (on a thread of its own) while the state page is.
-                let after = self.after;
-                let (light, state) = std::thread::scope(|scope| {
-                    let light = scope.spawn(|| source.light_page(after, limit));
-                    let state = destination.state_page(after, limit as i64);
-                    let light = light
-                        .join()
-                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-                    (light, state)
-                });
-                let state = state?;
-                match light? {
-                    Some(light) if !state.is_empty() => {
-                        return self.plan_light(source, light, state, options).map(Some);
-                    }
-                    // Nothing of this range synced before: every row is read in full anyway.
-                    _ => (source.page(self.after, limit, options.batch_bytes)?, state),
-                }
-            }
             None => {
                 let state = destination.state_page(self.after, limit as i64)?;
+                // A rerun of a range the state knows: compare fingerprints first. (With nothing
+                // of the range synced before, every row is read in full anyway.)
+                if !state.is_empty() {
+                    if let Some(light) = source.light_page(self.after, limit)? {
+                        return self.plan_light(source, light, state, options).map(Some);
+                    }
+                }
                 (source.page(self.after, limit, options.batch_bytes)?, state)
             }
         };

@@ -378,18 +378,13 @@ impl PgSource {
     ) -> Result<Self, SyncDbError> {
         let name = redacted(url);
         let mut conn = connect(url, role, &name, true)?;
-        // Timestamps with a time zone are read in UTC, every date in ISO order. Every page is
-        // planned for its own bounds: a generic plan of `id > $1 ORDER BY id LIMIT $2` (which
-        // PostgreSQL switches to after five runs) may scan and sort the whole table per page.
-        conn.batch_execute(
-            "SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; \
-             SET plan_cache_mode = force_custom_plan",
-        )
-        .map_err(|e| SyncDbError::Open {
-            role,
-            name: name.clone(),
-            reason: one_line(&e.to_string()),
-        })?;
+        // Timestamps with a time zone are read in UTC, every date in ISO order.
+        conn.batch_execute("SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'")
+            .map_err(|e| SyncDbError::Open {
+                role,
+                name: name.clone(),
+                reason: one_line(&e.to_string()),
+            })?;
         let mut source = Self {
             conn,
             url: url.to_owned(),
