@@ -434,8 +434,22 @@ fn postgres_to_postgres() {
 /// Batches smaller than the source (and pages cut by bytes) still copy every row once.
 #[test]
 fn postgres_source_in_small_batches() {
-    let dir = tempfile::tempdir().unwrap();
     let source = Side::postgres("small_batches");
+    source_in_small_batches(&source, "the server's fingerprints of their text");
+    let Side::Postgres(db) = &source else {
+        unreachable!()
+    };
+    let mut pg = PgSource::open(&db.url, "source").unwrap();
+    assert!(
+        pg.is_read_only().unwrap(),
+        "a source session must be read-only"
+    );
+}
+
+/// A server source read in small batches and small pages (cut by rows and by bytes) gives
+/// every row once, in id order, as the SQLite copy gives it, with its fingerprint (`what`).
+fn source_in_small_batches(source: &Side, what: &str) {
+    let dir = tempfile::tempdir().unwrap();
     let destination = Side::sqlite(&dir, "b.db");
     let rows: Vec<Row> = (1..=25)
         .map(|i| {
@@ -449,32 +463,25 @@ fn postgres_source_in_small_batches() {
         })
         .collect();
     source.create_source(&rows);
-    let out = sync_ok(&source, &destination, &["--batch-size", "4"]);
+    let out = sync_ok(source, &destination, &["--batch-size", "4"]);
     assert!(out.contains("inserted 25, updated 0, deleted 0"), "{out}");
     assert_eq!(destination.rows(), rows);
 
-    let Side::Postgres(db) = &source else {
-        unreachable!()
-    };
-    let mut pg = PgSource::open(&db.url, "source").unwrap();
+    let mut server = Source::open(&source.url(), "source").unwrap();
     // Cut by bytes as the SQLite source cuts: after the row that reaches the limit.
-    let mut first = pg.page(i64::MIN, 10, 1000).unwrap();
+    let mut first = server.page(i64::MIN, 10, 1000).unwrap();
     assert_eq!(first.rows.len(), 4);
     assert!(first.truncated);
-    // The same rows as their copy gives, and the server's fingerprints of their text.
+    // The same rows as their copy gives, and the fingerprints of their text.
     for row in &mut first.rows {
-        assert!(row.fingerprint.take().is_some(), "{}", row.id);
+        assert!(row.fingerprint.take().is_some(), "{what}: {}", row.id);
     }
     let mut copy = Source::open(&destination.url(), "destination").unwrap();
     assert_eq!(copy.page(i64::MIN, 10, 1000).unwrap(), first);
-    assert!(
-        pg.is_read_only().unwrap(),
-        "a source session must be read-only"
-    );
     let mut seen = Vec::new();
     let mut after = i64::MIN;
     loop {
-        let page = pg.page(after, 10, 1000).unwrap();
+        let page = server.page(after, 10, 1000).unwrap();
         assert!(!page.rows.is_empty() || !page.truncated);
         seen.extend(page.rows.iter().map(|r| r.id));
         match page.rows.last() {
@@ -483,7 +490,7 @@ fn postgres_source_in_small_batches() {
         }
     }
     assert_eq!(seen, rows.iter().map(|r| r.0).collect::<Vec<_>>());
-    assert_eq!(pg.id_bounds().unwrap(), Some((3, 75)));
+    assert_eq!(server.id_bounds().unwrap(), Some((3, 75)));
 }
 
 /// A port nobody listens on: one `error:` line naming the role, no password, exit status 2.
@@ -1033,46 +1040,7 @@ fn mysql_errors_are_one_line_naming_the_role() {
 /// Pages cut by rows and by bytes copy every row once, in id order.
 #[test]
 fn mysql_source_in_small_batches() {
-    let dir = tempfile::tempdir().unwrap();
-    let source = Side::mysql("small_batches");
-    let destination = Side::sqlite(&dir, "b.db");
-    let rows: Vec<Row> = (1..=25)
-        .map(|i| {
-            row(
-                i * 3,
-                &format!("title {i}"),
-                &"x".repeat(i as usize * 100),
-                "2024-01-01 00:00:00",
-                "2024-01-02 00:00:00",
-            )
-        })
-        .collect();
-    source.create_source(&rows);
-    let out = sync_ok(&source, &destination, &["--batch-size", "4"]);
-    assert!(out.contains("inserted 25, updated 0, deleted 0"), "{out}");
-    assert_eq!(destination.rows(), rows);
-    let mut mysql = Source::open(&source.url(), "source").unwrap();
-    let mut first = mysql.page(i64::MIN, 10, 1000).unwrap();
-    assert_eq!(first.rows.len(), 4);
-    assert!(first.truncated);
-    // The same rows as their copy gives, and MariaDB's checksums of their text.
-    for row in &mut first.rows {
-        assert!(row.fingerprint.take().is_some(), "{}", row.id);
-    }
-    let mut copy = Source::open(&destination.url(), "destination").unwrap();
-    assert_eq!(copy.page(i64::MIN, 10, 1000).unwrap(), first);
-    let mut seen = Vec::new();
-    let mut after = i64::MIN;
-    loop {
-        let page = mysql.page(after, 10, 1000).unwrap();
-        seen.extend(page.rows.iter().map(|r| r.id));
-        match page.rows.last() {
-            Some(last) if page.truncated => after = last.id,
-            _ => break,
-        }
-    }
-    assert_eq!(seen, rows.iter().map(|r| r.0).collect::<Vec<_>>());
-    assert_eq!(mysql.id_bounds().unwrap(), Some((3, 75)));
+    source_in_small_batches(&Side::mysql("small_batches"), "MariaDB's checksums");
 }
 
 /// kill -9 in the middle of a sync from MySQL into MySQL: the destination's rows and state

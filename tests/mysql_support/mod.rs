@@ -13,21 +13,20 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use mysql::prelude::Queryable;
 use mysql::Conn;
 
+// Each support module stands alone (test binaries use one or both), so each loads the file.
+#[allow(clippy::duplicate_mod)]
+#[path = "../common/servers.rs"]
+mod servers;
+pub use servers::with_database;
+
 /// The URL of the tests' server (its own database is only used to create and drop others).
 pub fn admin_url() -> String {
-    if let Ok(url) = std::env::var("ARTICLES_TEST_MYSQL_URL") {
-        return url;
-    }
-    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/services/mariadb/url");
-    match std::fs::read_to_string(&file) {
-        Ok(url) => url.trim().to_owned(),
-        Err(_) => panic!(
-            "no MariaDB for the tests: start one with `scripts/mariadb.sh start` (scripts/test.sh \
-             does), which writes {}, or set ARTICLES_TEST_MYSQL_URL=mysql://USER:PASSWORD@HOST:PORT/DB \
-             (a user that may CREATE DATABASE, CREATE USER and GRANT)",
-            file.display()
-        ),
-    }
+    servers::server_url(
+        "ARTICLES_TEST_MYSQL_URL",
+        "mariadb",
+        "mysql://USER:PASSWORD@HOST:PORT/DB (a user that may CREATE DATABASE, CREATE USER and \
+         GRANT)",
+    )
 }
 
 /// The certificate that vouches for the tests' server (scripts/mariadb.sh makes a self-signed one
@@ -44,14 +43,6 @@ pub fn ca_path() -> std::path::PathBuf {
         path.display()
     );
     path
-}
-
-/// `url` naming the database `name` instead of its own.
-pub fn with_database(url: &str, name: &str) -> String {
-    let start = url.find("://").map_or(0, |at| at + 3);
-    let path = url[start..].find('/').map_or(url.len(), |at| start + at);
-    let end = url[path..].find('?').map_or(url.len(), |at| path + at);
-    format!("{}/{name}{}", &url[..path], &url[end..])
 }
 
 /// `url` with another user and password.

@@ -23,29 +23,19 @@ mod wait;
 #[allow(unused_imports)]
 pub use wait::wait_for;
 
+// Each support module stands alone (test binaries use one or both), so each loads the file.
+#[allow(clippy::duplicate_mod)]
+#[path = "../common/servers.rs"]
+mod servers;
+pub use servers::with_database;
+
 /// The URL of the tests' server (its own database is only used to create and drop others).
 pub fn admin_url() -> String {
-    if let Ok(url) = std::env::var("ARTICLES_TEST_POSTGRES_URL") {
-        return url;
-    }
-    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/services/postgres/url");
-    match std::fs::read_to_string(&file) {
-        Ok(url) => url.trim().to_owned(),
-        Err(_) => panic!(
-            "no PostgreSQL for the tests: start one with `scripts/postgres.sh start` (scripts/test.sh \
-             does), which writes {}, or set ARTICLES_TEST_POSTGRES_URL=postgres://USER:PASSWORD@HOST:PORT/DB \
-             (a role that may CREATE DATABASE)",
-            file.display()
-        ),
-    }
-}
-
-/// `url` naming the database `name` instead of its own.
-pub fn with_database(url: &str, name: &str) -> String {
-    let start = url.find("://").map_or(0, |at| at + 3);
-    let path = url[start..].find('/').map_or(url.len(), |at| start + at);
-    let end = url[path..].find('?').map_or(url.len(), |at| path + at);
-    format!("{}/{name}{}", &url[..path], &url[end..])
+    servers::server_url(
+        "ARTICLES_TEST_POSTGRES_URL",
+        "postgres",
+        "postgres://USER:PASSWORD@HOST:PORT/DB (a role that may CREATE DATABASE)",
+    )
 }
 
 /// Options for a test's store: a small pool, and timeouts that fail a test fast.
