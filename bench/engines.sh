@@ -51,6 +51,8 @@ for tool in sqlite3 psql mariadb /usr/bin/time cargo bc; do
 done
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+# shellcheck source=bench/lib/measure.sh
+source "$ROOT/bench/lib/measure.sh"
 cargo build --release --bin articles --manifest-path "$ROOT/Cargo.toml" >&2
 BIN="$ROOT/target/release/articles"
 
@@ -98,20 +100,7 @@ my_url() { echo "${MY_URL%/*}/$1"; }
 
 A="$DIR/a.db"
 echo "generating $ROWS articles in $A ..." >&2
-rm -f "$A"
-sqlite3 "$A" <<EOF
-PRAGMA journal_mode = OFF;
-PRAGMA synchronous = OFF;
-CREATE TABLE articles (id INTEGER PRIMARY KEY, title VARCHAR(200) NOT NULL,
-    content TEXT NOT NULL, created_at DATETIME, updated_at DATETIME);
-WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $ROWS)
-INSERT INTO articles
-SELECT i, 'Article number ' || i,
-       'Lorem ipsum ' || i || ' ' || substr(hex(randomblob(500)), 1, 990),
-       strftime('%Y-%m-%d %H:%M:%f', 1600000000 + i, 'unixepoch'),
-       strftime('%Y-%m-%d %H:%M:%f', 1600000000 + 2 * i, 'unixepoch')
-FROM n;
-EOF
+generate_articles "$A" "$ROWS"
 
 for db in bench_src bench_dst bench_ref; do
     psql -q "$PG_ADMIN" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db" >/dev/null
@@ -122,18 +111,8 @@ echo "loading the MySQL and PostgreSQL sources (with articles sync) ..." >&2
 "$BIN" sync --from "$A" --to "$(pg_url bench_src)" >&2
 psql -q "$(pg_url bench_src)" -c "VACUUM ANALYZE" >/dev/null
 
-# measure NAME ROWS CMD...: runs CMD under GNU time; appends "name rows seconds rss_kb cpu_s".
 RESULTS="$DIR/results"
 : > "$RESULTS"
-measure() {
-    local name="$1" rows="$2"; shift 2
-    sync  # start each measurement with a clean page-cache writeback state
-    /usr/bin/time -f "%e %M %U %S" -o "$DIR/time.out" "$@" > "$DIR/$name.log" 2>&1 || {
-        echo "$name failed:" >&2; cat "$DIR/$name.log" >&2; exit 1; }
-    read -r seconds rss user sys < "$DIR/time.out"
-    echo "$name $rows $seconds $rss $(echo "$user + $sys" | bc -l)" >> "$RESULTS"
-    echo "$name: ${seconds}s ($(tail -1 "$DIR/$name.log"))" >&2
-}
 
 # The SQLite destination's first migration: the table the bulk paths load.
 REF_SCHEMA="$(ls -d "$ROOT"/migrations/sqlite/*_create_articles)/up.sql"

@@ -48,6 +48,8 @@ for tool in sqlite3 /usr/bin/time curl cargo bc; do
 done
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+# shellcheck source=bench/lib/measure.sh
+source "$ROOT/bench/lib/measure.sh"
 cargo build --release --bin articles --manifest-path "$ROOT/Cargo.toml" >&2
 BIN="$ROOT/target/release/articles"
 
@@ -66,19 +68,8 @@ SCHEMA="CREATE TABLE articles (id INTEGER PRIMARY KEY, title VARCHAR(200) NOT NU
     content TEXT NOT NULL, created_at DATETIME, updated_at DATETIME);"
 
 echo "generating $ROWS articles in $A ..." >&2
-rm -f "$A" "$A_REST"
-sqlite3 "$A" <<EOF
-PRAGMA journal_mode = OFF;
-PRAGMA synchronous = OFF;
-$SCHEMA
-WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $ROWS)
-INSERT INTO articles
-SELECT i, 'Article number ' || i,
-       'Lorem ipsum ' || i || ' ' || substr(hex(randomblob(500)), 1, 990),
-       strftime('%Y-%m-%d %H:%M:%f', 1600000000 + i, 'unixepoch'),
-       strftime('%Y-%m-%d %H:%M:%f', 1600000000 + 2 * i, 'unixepoch')
-FROM n;
-EOF
+rm -f "$A_REST"
+generate_articles "$A" "$ROWS"
 sqlite3 "$A_REST" <<EOF
 $SCHEMA
 ATTACH '$A' AS a;
@@ -86,18 +77,8 @@ INSERT INTO articles SELECT * FROM a.articles WHERE id <= $REST_ROWS;
 EOF
 echo "A: $(du -h "$A" | cut -f1)" >&2
 
-# measure NAME ROWS CMD...: runs CMD under GNU time; appends "name rows seconds rss_kb cpu_s".
 RESULTS="$DIR/results"
 : > "$RESULTS"
-measure() {
-    local name="$1" rows="$2"; shift 2
-    sync  # start each measurement with a clean page-cache writeback state
-    /usr/bin/time -f "%e %M %U %S" -o "$DIR/time.out" "$@" > "$DIR/$name.log" 2>&1 || {
-        echo "$name failed:" >&2; cat "$DIR/$name.log" >&2; exit 1; }
-    read -r seconds rss user sys < "$DIR/time.out"
-    echo "$name $rows $seconds $rss $(echo "$user + $sys" | bc -l)" >> "$RESULTS"
-    echo "$name: ${seconds}s ($(cat "$DIR/$name.log" | tail -1))" >&2
-}
 
 # 1. SQLite's own copy into a database with the destination's schema.
 REF="$DIR/ref.db"
