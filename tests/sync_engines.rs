@@ -348,12 +348,9 @@ fn replicate(source: &Side, destination: &Side) {
     );
 }
 
-#[test]
-fn sqlite_to_postgres() {
-    let dir = tempfile::tempdir().unwrap();
-    let source = Side::sqlite(&dir, "a.db");
-    let destination = Side::postgres("sqlite_to_pg");
-    // Someone else's row in the destination (no sync state): the first sync deletes it.
+/// Someone else's row in `destination` (no sync state there): the first sync, from an empty
+/// source, deletes it.
+fn first_sync_deletes_foreign_rows(dir: &TempDir, destination: &Side) {
     destination.create_source(&[row(
         99,
         "stray",
@@ -361,11 +358,19 @@ fn sqlite_to_postgres() {
         "2024-01-01 00:00:00",
         "2024-01-01 00:00:00",
     )]);
-    let empty = Side::sqlite(&dir, "empty.db");
+    let empty = Side::sqlite(dir, "empty.db");
     empty.create_source(&[]);
-    let out = sync_ok(&empty, &destination, &[]);
+    let out = sync_ok(&empty, destination, &[]);
     assert!(out.contains("deleted 1"), "{out}");
     assert!(destination.rows().is_empty());
+}
+
+#[test]
+fn sqlite_to_postgres() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = Side::sqlite(&dir, "a.db");
+    let destination = Side::postgres("sqlite_to_pg");
+    first_sync_deletes_foreign_rows(&dir, &destination);
     replicate(&source, &destination);
 
     let Side::Postgres(db) = &destination else {
@@ -586,19 +591,7 @@ fn lost_connections_are_replaced() {
 fn sqlite_to_mysql() {
     let dir = tempfile::tempdir().unwrap();
     let destination = Side::mysql("sqlite_to_my");
-    // Someone else's row in the destination (no sync state): the first sync deletes it.
-    destination.create_source(&[row(
-        99,
-        "stray",
-        "x",
-        "2024-01-01 00:00:00",
-        "2024-01-01 00:00:00",
-    )]);
-    let empty = Side::sqlite(&dir, "empty.db");
-    empty.create_source(&[]);
-    let out = sync_ok(&empty, &destination, &[]);
-    assert!(out.contains("deleted 1"), "{out}");
-    assert!(destination.rows().is_empty());
+    first_sync_deletes_foreign_rows(&dir, &destination);
     replicate(&Side::sqlite(&dir, "a.db"), &destination);
 }
 

@@ -196,6 +196,22 @@ pub fn next_rows_hint(cut: bool, fitted: usize, hint: usize) -> usize {
     }
 }
 
+/// `SELECT min(id) AS low, max(id) AS high`, read by the sources of every engine Diesel drives.
+#[derive(diesel::QueryableByName)]
+pub struct IdBounds {
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::BigInt>)]
+    low: Option<i64>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::BigInt>)]
+    high: Option<i64>,
+}
+
+impl IdBounds {
+    /// Smallest and largest id, `None` when the table is empty.
+    pub fn range(self) -> Option<(i64, i64)> {
+        self.low.zip(self.high)
+    }
+}
+
 /// A column found: its name as the table spells it and what the engine says of its type.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Column<T> {

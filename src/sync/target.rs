@@ -161,6 +161,20 @@ fn state_changes(plan: &BatchPlan) -> (Vec<StateEntry>, Vec<i64>) {
     (entries, plan.delete.iter().map(|id| id.0).collect())
 }
 
+/// The PostgreSQL or MySQL database at `url`, opened to be written (migrated or set up) or, for a
+/// dry run, `read_only` (nothing created).
+fn server_destination(url: &Location, read_only: bool) -> anyhow::Result<Box<dyn SyncDestination>> {
+    Ok(match (url, read_only) {
+        (Location::Postgres(url), false) => Box::new(PgDestination::open(url)?),
+        (Location::Postgres(url), true) => Box::new(PgDestination::open_read_only(url)?),
+        (Location::Mysql(url), false) => Box::new(MysqlDestination::open(url)?),
+        (Location::Mysql(url), true) => Box::new(MysqlDestination::open_read_only(url)?),
+        (Location::Sqlite(path), _) => {
+            anyhow::bail!("{} is not a database server", path.display())
+        }
+    })
+}
+
 /// A destination: a SQLite database, or a REST API or Kafka topic with its local state file.
 pub enum Destination {
     Sqlite {
@@ -252,11 +266,7 @@ impl Destination {
     /// a destination whose state is empty (sync did not fill it) or `rescan` gets every article
     /// marked unknown, so the first sync compares them all.
     pub fn open_server(url: &Location, rescan: bool) -> anyhow::Result<Self> {
-        let mut db: Box<dyn SyncDestination> = match url {
-            Location::Postgres(url) => Box::new(PgDestination::open(url)?),
-            Location::Mysql(url) => Box::new(MysqlDestination::open(url)?),
-            Location::Sqlite(path) => anyhow::bail!("{} is not a database server", path.display()),
-        };
+        let mut db = server_destination(url, false)?;
         let name = db.name().to_owned();
         let state = db
             .state_count()
@@ -277,11 +287,7 @@ impl Destination {
 
     /// A dry run against the PostgreSQL or MySQL database at `url`: reads it, changes nothing.
     pub fn preview_server(url: &Location, rescan: bool) -> anyhow::Result<Self> {
-        let mut db: Box<dyn SyncDestination> = match url {
-            Location::Postgres(url) => Box::new(PgDestination::open_read_only(url)?),
-            Location::Mysql(url) => Box::new(MysqlDestination::open_read_only(url)?),
-            Location::Sqlite(path) => anyhow::bail!("{} is not a database server", path.display()),
-        };
+        let mut db = server_destination(url, true)?;
         let name = db.name().to_owned();
         let migrated = db
             .has_table("sync_state")

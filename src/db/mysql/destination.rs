@@ -217,15 +217,7 @@ impl SyncDestination for MysqlDestination {
                     params,
                 )?;
             }
-            for chunk in forget.chunks(ROWS_PER_STATEMENT) {
-                tx.exec_drop(
-                    format!(
-                        "DELETE FROM sync_state WHERE id IN ({})",
-                        placeholders(chunk.len(), 1)
-                    ),
-                    ids(chunk),
-                )?;
-            }
+            delete_ids(&mut tx, "sync_state", forget)?;
             tx.commit()?;
             Ok(outcome)
         })
@@ -243,6 +235,22 @@ fn placeholders(rows: usize, columns: usize) -> String {
 
 fn ids(ids: &[i64]) -> Vec<Value> {
     ids.iter().map(|&id| Value::Int(id)).collect()
+}
+
+/// Deletes the rows of `table` (ours: `articles`, `sync_state`) with these ids; how many there were.
+fn delete_ids(tx: &mut mysql::Transaction<'_>, table: &str, ids: &[i64]) -> mysql::Result<u64> {
+    let mut deleted = 0;
+    for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+        tx.exec_drop(
+            format!(
+                "DELETE FROM {table} WHERE id IN ({})",
+                placeholders(chunk.len(), 1)
+            ),
+            self::ids(chunk),
+        )?;
+        deleted += tx.affected_rows();
+    }
+    Ok(deleted)
 }
 
 /// A timestamp as a `DATETIME(6)` parameter.
@@ -336,16 +344,7 @@ fn apply_in_transaction(
     }
     outcome.inserted = decision.fresh.len() as u64;
     let delete: Vec<i64> = changes.delete().iter().map(|id| id.0).collect();
-    for chunk in delete.chunks(ROWS_PER_STATEMENT) {
-        tx.exec_drop(
-            format!(
-                "DELETE FROM articles WHERE id IN ({})",
-                placeholders(chunk.len(), 1)
-            ),
-            ids(chunk),
-        )?;
-        outcome.deleted += tx.affected_rows();
-    }
+    outcome.deleted = delete_ids(tx, "articles", &delete)?;
     Ok(outcome)
 }
 

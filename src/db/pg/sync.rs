@@ -24,7 +24,7 @@ use super::{with_connect_timeout, Fail, CONFLICT_RETRIES};
 use crate::db::destination::SyncDestination;
 use crate::db::error::SyncDbError;
 use crate::db::models::Timestamp;
-use crate::db::source_table::{next_rows_hint, Column, Resolved, SourceTable};
+use crate::db::source_table::{next_rows_hint, Column, IdBounds, Resolved, SourceTable};
 use crate::db::sqlite::sync_state::{Fingerprint, LightRow, RawArticle, SourcePage, StateEntry};
 use crate::db::write::{BulkChanges, BulkOutcome};
 use crate::db::StoreError;
@@ -505,16 +505,9 @@ impl PgSource {
 
     /// Smallest and largest id, `None` when the table is empty.
     pub fn id_bounds(&mut self) -> Result<Option<(i64, i64)>, SyncDbError> {
-        #[derive(QueryableByName)]
-        struct Bounds {
-            #[diesel(sql_type = Nullable<BigInt>)]
-            low: Option<i64>,
-            #[diesel(sql_type = Nullable<BigInt>)]
-            high: Option<i64>,
-        }
         let sql = self.sql.bounds.clone();
-        let bounds = self.read(|conn| diesel::sql_query(sql).get_result::<Bounds>(conn))?;
-        Ok(bounds.low.zip(bounds.high))
+        let bounds = self.read(|conn| diesel::sql_query(sql).get_result::<IdBounds>(conn))?;
+        Ok(bounds.range())
     }
 
     /// Whether this session's transactions are read-only (`transaction_read_only`), for tests.

@@ -19,7 +19,7 @@ use diesel::Connection;
 
 use super::schema::sync_state;
 use super::{DbConnection, BUSY_TIMEOUT};
-use crate::db::source_table::{Missing, Resolved, SourceTable};
+use crate::db::source_table::{IdBounds, Missing, Resolved, SourceTable};
 
 /// Ids bound per `IN (...)` list or state rows per `INSERT`, well below SQLite's variable limit.
 const IDS_PER_STATEMENT: usize = 1000;
@@ -676,20 +676,13 @@ impl SourceDb {
 
     /// Smallest and largest id, `None` when the table is empty (cheap with an id key).
     pub fn id_bounds(&mut self) -> Result<Option<(i64, i64)>, SourceError> {
-        #[derive(QueryableByName)]
-        struct Bounds {
-            #[diesel(sql_type = Nullable<BigInt>)]
-            low: Option<i64>,
-            #[diesel(sql_type = Nullable<BigInt>)]
-            high: Option<i64>,
-        }
         let (table, id) = &self.quoted;
         let bounds = diesel::sql_query(format!(
             "SELECT (SELECT min({id}) FROM {table}) AS low, (SELECT max({id}) FROM {table}) AS high"
         ))
-        .get_result::<Bounds>(&mut self.conn)
+        .get_result::<IdBounds>(&mut self.conn)
         .map_err(|e| self.read_error(e))?;
-        Ok(bounds.low.zip(bounds.high))
+        Ok(bounds.range())
     }
 }
 
